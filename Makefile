@@ -1,0 +1,40 @@
+# Two commands do everything: `make run` (the nightly pipeline once, on the bundled snapshot) and
+# `make test`. Both create the environment from uv.lock first, so a fresh clone needs only
+# Python 3.11+ and make.
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+# Bytecode compiled at install: this environment sets PYTHONDONTWRITEBYTECODE=1, and without .pyc
+# files importing prefect + GX costs twice as long on every run (TOOLCHAIN-NOTES).
+export UV_COMPILE_BYTECODE := 1
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: run test install status clean-warehouse snapshot
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(VENV)/.installed: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --all-groups
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(VENV)/bin/ciw run
+
+test: install
+	$(VENV)/bin/python -m pytest
+
+status: install
+	$(VENV)/bin/ciw status
+
+# Rebuild the bundled World Bank snapshot from ../shared/data (maintainers only).
+snapshot: install
+	$(VENV)/bin/python tools/build_snapshot.py
+
+clean-warehouse:
+	find warehouse -mindepth 1 -not -name README.md -not -name .gitignore -exec rm -rf {} +

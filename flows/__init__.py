@@ -1,0 +1,1 @@
+"""ciw: commitments-indicators warehouse."""

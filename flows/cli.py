@@ -1,0 +1,131 @@
+"""`ciw`: the command line. Reader commands (sql, status) import neither Prefect nor GX, so they
+answer in well under a second; run and ingest bring Prefect up with project-local settings.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from flows.config import settings
+
+
+def _prefect_env() -> None:
+    """Keep Prefect's state inside the project and everything on this machine (no telemetry)."""
+    s = settings()
+    os.environ.setdefault("PREFECT_HOME", str(s.warehouse_dir / ".prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    _prefect_env()
+    from flows.pipeline import nightly
+
+    summary = nightly(live=args.live, only=args.source or None)
+    _print_summary(summary)
+    return 1 if any(src["status"] == "rejected" for src in summary["sources"]) else 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    if not path.is_file():
+        print(f"ciw ingest: no such file: {path}", file=sys.stderr)
+        return 2
+    _prefect_env()
+    from flows.pipeline import ingest_file
+
+    summary = ingest_file(path=str(path.resolve()), source=args.source)
+    _print_summary(summary)
+    rejected = [src for src in summary["sources"] if src["status"] == "rejected"]
+    for src in rejected:
+        print(f"REJECTED: {src['message']}", file=sys.stderr)
+    return 1 if rejected else 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from flows import warehouse
+
+    try:
+        table = warehouse.query(args.query)
+    except warehouse.QueryRefused as exc:
+        print(f"ciw sql: {exc}", file=sys.stderr)
+        return 2
+    except warehouse.WarehouseMissing as exc:
+        print(f"ciw sql: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(warehouse.render(table, args.format))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from flows import warehouse
+
+    try:
+        report = warehouse.status()
+    except warehouse.WarehouseMissing as exc:
+        print(f"ciw status: {exc}", file=sys.stderr)
+        return 2
+    if args.format == "json":
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print(warehouse.render_status(report))
+    return 0
+
+
+def _print_summary(summary: dict) -> None:
+    s = settings()
+    width = max(len(t) for t in summary["tables"])
+    print(f"\nciw run {summary['run_id']}: published {summary['warehouse']}")
+    print("rows per table:")
+    for table, n in summary["tables"].items():
+        print(f"  {table:<{width}}  {n:>9,}")
+    for src in summary["sources"]:
+        print(
+            f"source {src['source_id']}: {src['status']}, {src['rows_in']:,} rows in, {src['rows_null']:,} without a value, "
+            f"{src['rows_loaded']:,} loaded, {src['rows_unchanged']:,} unchanged, {src['rows_quarantined']:,} quarantined"
+        )
+        if src.get("message"):
+            print(f"  {src['message']}")
+    print(f"quarantined rows this run: {summary['quarantined']:,}  (see: ciw sql \"SELECT rule_id, count(*) FROM quarantine GROUP BY 1\")")
+    print(f"lake (Parquet): {s.lake_dir}/manifest.json")
+    print('query it: ciw sql "SELECT status, count(*) FROM mart_commitment_progress GROUP BY 1"')
+    print(f"       or: duckdb -readonly {s.db_path}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ciw", description="Commitments-indicators warehouse for Central America.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the nightly pipeline once (bundled offline snapshot unless --live)")
+    run.add_argument("--live", action="store_true", help="fetch from the publishers' APIs instead of the bundled snapshot")
+    run.add_argument("--source", action="append", help="only this source (repeatable)")
+    run.set_defaults(func=cmd_run)
+
+    ingest = sub.add_parser("ingest", help="validate and load one file of one source")
+    ingest.add_argument("path")
+    ingest.add_argument("--source", required=True, help="source name, e.g. worldbank")
+    ingest.set_defaults(func=cmd_ingest)
+
+    sql = sub.add_parser("sql", help="run a read-only query against the published warehouse")
+    sql.add_argument("query")
+    sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    sql.set_defaults(func=cmd_sql)
+
+    status = sub.add_parser("status", help="last run, rows per table, freshness per source")
+    status.add_argument("--format", choices=["text", "json"], default="text")
+    status.set_defaults(func=cmd_status)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Typed settings: every path and knob the pipeline uses, in one place.
+
+Defaults put everything under the checkout; `CIW_HOME` moves the warehouse elsewhere (tests use it
+to get a private warehouse per test).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Settings:
+    project_root: Path = PROJECT_ROOT
+    warehouse_dir: Path = field(default_factory=lambda: Path(os.environ.get("CIW_HOME", PROJECT_ROOT / "warehouse")))
+    # Storage format of the published DuckDB file: older DuckDB clients inside BI drivers cannot
+    # read DuckDB 2.0's newest format (see docs/bi.md / TOOLCHAIN-NOTES).
+    storage_version: str = os.environ.get("CIW_STORAGE_VERSION", "v1.4.0")
+    base_year: int = 2017
+    # Years accepted in fact_observation: 1960 (first WDI year) up to the current year.
+    min_year: int = 1960
+    versions_kept: int = 5
+
+    @property
+    def data_dir(self) -> Path:
+        return self.project_root / "data"
+
+    @property
+    def catalog_dir(self) -> Path:
+        return self.data_dir / "catalog"
+
+    @property
+    def documents_dir(self) -> Path:
+        return self.data_dir / "documents"
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.data_dir / "snapshot"
+
+    @property
+    def schemas_dir(self) -> Path:
+        return self.project_root / "schemas"
+
+    @property
+    def sql_dir(self) -> Path:
+        return self.project_root / "sql"
+
+    @property
+    def expectations_dir(self) -> Path:
+        return self.project_root / "expectations"
+
+    @property
+    def db_path(self) -> Path:
+        return self.warehouse_dir / "ciw.duckdb"
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.warehouse_dir / "lake"
+
+    @property
+    def validations_dir(self) -> Path:
+        return self.warehouse_dir / "validations"
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.warehouse_dir / "raw"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.warehouse_dir / ".work"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.warehouse_dir / ".publish.lock"
+
+
+def settings() -> Settings:
+    """Fresh settings (reads the environment each call, so tests can point CIW_HOME elsewhere)."""
+    return Settings()

@@ -1,0 +1,204 @@
+"""The one loader: builds the next warehouse state in a fresh file and publishes it atomically.
+
+A run opens a new DuckDB file under warehouse/.work/, fills it from the lake's current version
+(the system of record), merges the run's validated batches into it, builds the marts and checks
+them, writes a new lake version, and only then renames the file over warehouse/ciw.duckdb. Readers
+holding the old file keep reading it; a crash before the rename leaves the published state as it
+was; and the published file never accumulates free blocks, since it is rebuilt every run.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import pyarrow as pa
+
+from flows import lake
+from flows.config import Settings
+from flows.contracts import Contract, contracts
+
+# Tables of the warehouse, in build order; views come from sql/marts/.
+TABLES = [
+    "dim_country",
+    "dim_indicator",
+    "dim_commitment",
+    "bridge_commitment_indicator",
+    "fact_observation",
+    "quarantine",
+    "run_log",
+]
+
+
+@dataclass(frozen=True)
+class MergeCounts:
+    inserted: int
+    changed: int
+    unchanged: int
+
+    @property
+    def loaded(self) -> int:
+        return self.inserted + self.changed
+
+
+class PublishError(Exception):
+    """The new state failed a check; nothing was published."""
+
+
+@contextmanager
+def publish_lock(s: Settings, timeout_s: float = 600.0) -> Iterator[None]:
+    """Serialise builds: two runs must not both start from the same state and race to publish."""
+    s.warehouse_dir.mkdir(parents=True, exist_ok=True)
+    with open(s.lock_path, "a+") as fh:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"another ciw run has held {s.lock_path} for {timeout_s:.0f}s")
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _sql(s: Settings, name: str) -> str:
+    return (s.sql_dir / name).read_text(encoding="utf-8")
+
+
+class Build:
+    """The next warehouse state, being built in warehouse/.work/<run_id>.duckdb."""
+
+    def __init__(self, s: Settings, run_id: str):
+        self.s, self.run_id = s, run_id
+        s.work_dir.mkdir(parents=True, exist_ok=True)
+        _clean_work_dir(s)
+        self.path = s.work_dir / f"{run_id}.duckdb"
+        self.con = duckdb.connect(str(self.path), config={"storage_compatibility_version": s.storage_version})
+        self.contracts: dict[str, Contract] = contracts()
+        manifest = lake.read_manifest(s.lake_dir)
+        for name in TABLES:
+            c = self.contracts[name]
+            self.con.sql(c.create_sql())
+            files = lake.table_files(s.lake_dir, manifest, name)
+            if files:
+                cols = ", ".join(f'"{n}"' for n in c.column_names)
+                self.con.sql(f'INSERT INTO "{name}" SELECT {cols} FROM read_parquet($files, hive_partitioning=false)', params={"files": files})
+
+    # --- writes -------------------------------------------------------------------------------
+    def replace_rows(self, table: str, rows: pa.Table, where: str = "true", params: dict | None = None) -> None:
+        """Replace the rows of `table` matching `where` by `rows` (catalogs, documents)."""
+        self.con.sql(f'DELETE FROM "{table}" WHERE {where}', params=params or {})
+        self.insert(table, rows)
+
+    def insert(self, table: str, rows: pa.Table, *, ignore_existing: bool = False) -> None:
+        cols = ", ".join(f'"{n}"' for n in self.contracts[table].column_names)
+        self.con.register("_rows", rows)
+        try:
+            verb = "INSERT OR IGNORE" if ignore_existing else "INSERT"
+            self.con.sql(f'{verb} INTO "{table}" ({cols}) SELECT {cols} FROM _rows')
+        finally:
+            self.con.unregister("_rows")
+
+    def merge_observations(self, good: pa.Table) -> MergeCounts:
+        """Upsert validated observations: new keys insert, changed values replace, equal values stay.
+
+        Equal rows keep their original batch and retrieval time, so loading the same input twice
+        changes nothing; keys absent from the batch stay as they were (nothing loaded is lost).
+        """
+        self.con.register("_incoming", good)
+        try:
+            self.con.sql(_sql(self.s, "load/stage_observations.sql"))
+            counts = self.con.sql(
+                "SELECT count(*) FILTER (WHERE change_kind = 'inserted'), count(*) FILTER (WHERE change_kind = 'changed'), "
+                "count(*) FILTER (WHERE change_kind = 'unchanged') FROM _merge"
+            ).fetchall()[0]
+            self.con.sql(_sql(self.s, "load/merge_observations.sql"))
+            self.con.sql("DROP TABLE _merge")
+        finally:
+            self.con.unregister("_incoming")
+        return MergeCounts(*counts)
+
+    def add_uncatalogued_indicators(self, seen: pa.Table) -> int:
+        """Keep series a source delivered that the catalog lacks, under the source's own name."""
+        self.con.register("_seen", seen)
+        try:
+            before = self.con.sql("SELECT count(*) FROM dim_indicator").fetchall()[0][0]
+            self.con.sql(_sql(self.s, "load/uncatalogued_indicators.sql"))
+            return self.con.sql("SELECT count(*) FROM dim_indicator").fetchall()[0][0] - before
+        finally:
+            self.con.unregister("_seen")
+
+    # --- publish ------------------------------------------------------------------------------
+    def row_counts(self) -> dict[str, int]:
+        return {t: self.con.sql(f'SELECT count(*) FROM "{t}"').fetchall()[0][0] for t in TABLES}
+
+    def finish(self) -> dict[str, int]:
+        """Build marts, check, write the lake version, swap the file in. Returns rows per table."""
+        for path in sorted((self.s.sql_dir / "marts").glob("*.sql")):
+            self.con.sql(path.read_text(encoding="utf-8"))
+        for c in self.contracts.values():
+            for stmt in c.comment_sql():
+                self.con.sql(stmt)
+        self._check()
+        counts = self.row_counts()
+        files = lake.write_version(self.con, self.s.lake_dir, self.run_id, [self.contracts[t] for t in TABLES])
+        self.con.sql("CHECKPOINT")
+        self.con.close()
+        lake.publish_version(self.s.lake_dir, self.run_id, files, keep=self.s.versions_kept)
+        _swap_into_place(self.path, self.s)
+        return counts
+
+    def abort(self) -> None:
+        try:
+            self.con.close()
+        finally:
+            self.path.unlink(missing_ok=True)
+            Path(str(self.path) + ".wal").unlink(missing_ok=True)
+
+    def _check(self) -> None:
+        """Integrity queries on the new state; any row returned blocks the publish."""
+        problems = self.con.sql(_sql(self.s, "checks/integrity.sql")).fetchall()
+        if problems:
+            raise PublishError("integrity check failed: " + "; ".join(f"{name}: {n} rows" for name, n in problems))
+        self.con.sql("SELECT count(*) FROM mart_commitment_progress").fetchall()
+
+
+def _swap_into_place(new_file: Path, s: Settings) -> None:
+    """Keep the previous published file as a version, then rename the new one over it."""
+    versions = s.warehouse_dir / "versions"
+    versions.mkdir(exist_ok=True)
+    if s.db_path.exists():
+        previous = versions / f"ciw-{_published_version(s)}.duckdb"
+        if not previous.exists():
+            os.link(s.db_path, previous)
+    with open(new_file, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(new_file, s.db_path)
+    (s.warehouse_dir / "PUBLISHED_VERSION").write_text(new_file.stem + "\n", encoding="utf-8")
+    kept = sorted(versions.glob("ciw-*.duckdb"))
+    for old in kept[: max(0, len(kept) - s.versions_kept)]:
+        old.unlink(missing_ok=True)
+
+
+def _published_version(s: Settings) -> str:
+    marker = s.warehouse_dir / "PUBLISHED_VERSION"
+    return marker.read_text(encoding="utf-8").strip() if marker.exists() else "initial"
+
+
+def _clean_work_dir(s: Settings) -> None:
+    """Remove build files of runs that died (the publish lock is held, so none is live)."""
+    for p in s.work_dir.iterdir():
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)

@@ -1,0 +1,252 @@
+"""The pipeline's steps as plain functions; flows/pipeline.py wraps them as Prefect tasks.
+
+Keeping the steps free of Prefect lets the tests and `ciw ingest` call exactly the code the
+nightly flow runs, without a server.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from flows import commitments as commitments_mod
+from flows.catalog import Catalog
+from flows.config import Settings
+from flows.contracts import conform
+from flows.load import Build, MergeCounts
+from flows.registry import Source, sources
+from flows.validate import BatchRejected, default_params, gx_validate, load_suite, quarantine_split
+
+_GX_LOCK = threading.Lock()  # the GX context is shared and not thread-safe
+
+
+@dataclass(frozen=True)
+class Extracted:
+    source_id: str
+    files: tuple[Path, ...]
+    batch_id: str
+    retrieved_at: datetime
+    mode: str  # snapshot, live or file
+
+
+@dataclass
+class Validated:
+    """One batch after validation: what to load, what to quarantine, and the counts for run_log."""
+
+    source_id: str
+    target_table: str
+    batch_id: str
+    retrieved_at: datetime
+    rows_in: int
+    rows_null: int
+    good: pa.Table
+    quarantine: pa.Table
+    seen_indicators: pa.Table | None = None
+    source_last_updated: date | None = None
+    rejected: str | None = None
+    rule_counts: dict[str, int] = field(default_factory=dict)
+    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def batch_id_for(source_id: str, files: list[Path]) -> str:
+    """Same input bytes, same batch id: what makes a repeated load a no-op."""
+    h = hashlib.sha256()
+    for p in sorted(files, key=lambda p: p.name):
+        h.update(p.name.encode())
+        with open(p, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return f"{source_id}-{h.hexdigest()[:16]}"
+
+
+# --- extract --------------------------------------------------------------------------------------
+def extract(s: Settings, source: Source, *, live: bool, run_id: str) -> Extracted:
+    if live:
+        dest = s.raw_dir / source.source_id / run_id
+        dest.mkdir(parents=True, exist_ok=True)
+        files = source.fetch_live(s, dest)
+        return Extracted(source.source_id, tuple(files), batch_id_for(source.source_id, files), utcnow(), "live")
+    files = source.snapshot_files(s)
+    return Extracted(source.source_id, tuple(files), batch_id_for(source.source_id, files), source.snapshot_retrieved_at(s), "snapshot")
+
+
+def extract_file(path: Path, source: Source) -> Extracted:
+    return Extracted(source.source_id, (path,), batch_id_for(source.source_id, [path]), utcnow(), "file")
+
+
+# --- validate -------------------------------------------------------------------------------------
+def _write_gx_result(s: Settings, table: str, batch_id: str, result: dict[str, Any]) -> Path:
+    out = s.validations_dir / table / f"{batch_id}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, sort_keys=True), encoding="utf-8")
+    return out
+
+
+def _validate_table(
+    s: Settings, table: str, batch: pa.Table, params: dict[str, Any], *, source_id: str, file: str, batch_id: str,
+    retrieved_at: datetime, con: duckdb.DuckDBPyConnection,
+) -> tuple[pa.Table, pa.Table, dict[str, int]]:
+    """Batch gates, row rules in DuckDB, GX for the record; returns (good, quarantine rows, counts)."""
+    suite = load_suite(table)
+    good, failed, counts = quarantine_split(batch, suite, params, source=source_id, file=file, con=con)
+    with _GX_LOCK:
+        _write_gx_result(s, table, batch_id, gx_validate(batch, suite, params))
+    con.register("batch", batch)
+    con.register("failed", failed)
+    try:
+        quarantine = con.sql(
+            (s.sql_dir / "load" / "quarantine_rows.sql").read_text(encoding="utf-8"),
+            params={"batch_id": batch_id, "source_id": source_id, "target_table": table, "retrieved_at": retrieved_at},
+        ).to_arrow_table()
+    finally:
+        con.unregister("batch")
+        con.unregister("failed")
+    return good, quarantine, counts
+
+
+def validate_source_batch(s: Settings, source: Source, extracted: Extracted, catalog: Catalog) -> Validated:
+    """Parse the source's files, stage them to the fact contract, and split good from bad rows."""
+    con = duckdb.connect()
+    started = datetime.now(timezone.utc)
+    parsed = source.parse(con, list(extracted.files))
+    con.register("parsed", parsed)
+    con.register("catalog_indicators", catalog.indicators)
+    staged = con.sql(
+        (s.sql_dir / "staging" / f"{source.source_id}.sql").read_text(encoding="utf-8"),
+        params={"source_id": source.source_id, "batch_id": extracted.batch_id, "retrieved_at": extracted.retrieved_at},
+    ).to_arrow_table()
+    rows_null = con.sql("SELECT count(*) FROM parsed WHERE value IS NULL").fetchall()[0][0]
+    seen = con.sql("SELECT DISTINCT indicator_id, indicator_name, $sid AS source_id FROM parsed WHERE indicator_id IS NOT NULL", params={"sid": source.source_id}).to_arrow_table()
+    last_updated = con.sql("SELECT max(lastupdated) FROM parsed").fetchall()[0][0]
+    params = {**default_params(), "known_countries": catalog.country_codes}
+    files = ", ".join(p.name for p in extracted.files[:3]) + (" ..." if len(extracted.files) > 3 else "")
+    base = dict(
+        source_id=source.source_id, target_table=source.target_table, batch_id=extracted.batch_id,
+        retrieved_at=extracted.retrieved_at, rows_in=parsed.num_rows, rows_null=rows_null,
+        seen_indicators=seen, source_last_updated=last_updated, started_at=started,
+    )
+    try:
+        good, quarantine, counts = _validate_table(
+            s, source.target_table, staged, params, source_id=source.source_id, file=files,
+            batch_id=extracted.batch_id, retrieved_at=extracted.retrieved_at, con=con,
+        )
+    except BatchRejected as exc:
+        empty = conform(staged.slice(0, 0), source.target_table)
+        return Validated(**base, good=empty, quarantine=_empty_quarantine(s, con), rejected=str(exc))
+    return Validated(**base, good=conform(good, source.target_table), quarantine=quarantine, rule_counts=counts)
+
+
+def _empty_quarantine(s: Settings, con: duckdb.DuckDBPyConnection) -> pa.Table:
+    from flows.contracts import contract
+
+    return contract("quarantine").arrow_schema().empty_table()
+
+
+# --- reference data: catalog and commitments ------------------------------------------------------
+def _with_row_ids(t: pa.Table, file: str, rows: pa.Array | None = None) -> pa.Table:
+    n = t.num_rows
+    ids = pa.array(range(1, n + 1), pa.int64())
+    t = t.append_column("row_id", ids).append_column("source_file", pa.array([file] * n, pa.string()))
+    return t.append_column("source_row", rows if rows is not None else ids)
+
+
+def extract_commitments(s: Settings) -> pa.Table:
+    tables = [commitments_mod.extract_commitments(p) for p in sorted(s.documents_dir.glob("*.md"))]
+    return pa.concat_tables(tables) if tables else None
+
+
+def load_reference(s: Settings, build: Build, catalog: Catalog, commitments: pa.Table, run_id: str) -> dict[str, int]:
+    """Validate and load countries, indicators, commitments and links (small, bundled, every run)."""
+    con = duckdb.connect()
+    rel = lambda p: str(p.relative_to(s.project_root))  # noqa: E731
+    catalog_dir = s.catalog_dir
+    quarantined: dict[str, int] = {}
+
+    def check(table: str, batch: pa.Table, params: dict[str, Any], source_id: str, file: str) -> pa.Table:
+        inputs = [s.project_root / file] if (s.project_root / file).is_file() else sorted((s.project_root / file).glob("*"))
+        good, bad, _ = _validate_table(
+            s, table, batch, params, source_id=source_id, file=file, batch_id=batch_id_for(source_id, inputs),
+            retrieved_at=max(map(_file_time, inputs)), con=con,
+        )
+        if bad.num_rows:
+            build.insert("quarantine", bad, ignore_existing=True)
+        quarantined[table] = bad.num_rows
+        return good
+
+    countries = check("dim_country", _with_row_ids(catalog.countries, rel(catalog_dir / "countries.csv")), {}, "catalog", rel(catalog_dir / "countries.csv"))
+    build.replace_rows("dim_country", conform(countries, "dim_country"))
+
+    indicators = check(
+        "dim_indicator", _with_row_ids(catalog.indicators, rel(catalog_dir / "indicators.csv")),
+        {"known_sources": sorted(sources())}, "catalog", rel(catalog_dir / "indicators.csv"),
+    )
+    build.replace_rows(
+        "dim_indicator", conform(indicators, "dim_indicator"),
+        where="is_catalogued OR list_contains($ids, indicator_id)", params={"ids": catalog.indicator_ids},
+    )
+
+    links = catalog.links
+    con.register("links", links)
+    measured = con.sql("SELECT * EXCLUDE (key_phrase) FROM links WHERE indicator_id IS NOT NULL").to_arrow_table()
+    unmeasured = con.sql("SELECT commitment_id, any_value(rationale) AS note FROM links WHERE indicator_id IS NULL GROUP BY 1").to_arrow_table()
+    con.register("unmeasured", unmeasured)
+    con.register("extracted", commitments)
+    dim_commitment = con.sql(
+        "SELECT e.*, CASE WHEN u.commitment_id IS NULL THEN 'measured' ELSE 'not_measurable' END AS measurability, "
+        "u.note AS measurability_note FROM extracted e LEFT JOIN unmeasured u USING (commitment_id) ORDER BY e.commitment_id"
+    ).to_arrow_table()
+    doc_rows = dim_commitment.column("sentence_index").cast(pa.int64())
+    good_commitments = check("dim_commitment", _with_row_ids(dim_commitment, "data/documents", doc_rows), {}, "commitments", "data/documents")
+    build.replace_rows("dim_commitment", conform(good_commitments, "dim_commitment"))
+
+    bridge = check(
+        "bridge_commitment_indicator", _with_row_ids(measured, rel(catalog_dir / "commitment_indicators.csv")),
+        {"commitment_ids": good_commitments.column("commitment_id").to_pylist(), "indicator_ids": indicators.column("indicator_id").to_pylist()},
+        "catalog", rel(catalog_dir / "commitment_indicators.csv"),
+    )
+    build.replace_rows("bridge_commitment_indicator", conform(bridge, "bridge_commitment_indicator"))
+    return quarantined
+
+
+def _file_time(path: Path) -> datetime:
+    """Reference data is 'retrieved' when the bundled file was last changed (stable across runs)."""
+    if path.is_file():
+        return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).replace(tzinfo=None, microsecond=0)
+    return datetime(1970, 1, 1)
+
+
+# --- load -----------------------------------------------------------------------------------------
+def load_batch(build: Build, v: Validated) -> MergeCounts:
+    if v.rejected:
+        return MergeCounts(0, 0, 0)
+    counts = build.merge_observations(v.good)
+    if v.seen_indicators is not None:
+        build.add_uncatalogued_indicators(v.seen_indicators)
+    if v.quarantine.num_rows:
+        build.insert("quarantine", v.quarantine, ignore_existing=True)
+    return counts
+
+
+def run_log_row(run_id: str, v: Validated, counts: MergeCounts, status: str | None = None, message: str | None = None) -> pa.Table:
+    from flows.contracts import contract
+
+    row = {
+        "run_id": run_id, "source_id": v.source_id, "batch_id": v.batch_id,
+        "status": status or ("rejected" if v.rejected else ("loaded" if counts.loaded else "unchanged")),
+        "started_at": v.started_at.replace(tzinfo=None), "finished_at": utcnow(),
+        "rows_in": v.rows_in, "rows_null": v.rows_null, "rows_loaded": counts.loaded,
+        "rows_unchanged": counts.unchanged, "rows_quarantined": v.quarantine.num_rows,
+        "source_last_updated": v.source_last_updated, "message": message or v.rejected,
+    }
+    return pa.Table.from_pylist([row], schema=contract("run_log").arrow_schema())

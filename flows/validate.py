@@ -1,0 +1,250 @@
+"""The one validator: a batch is checked against its table's suite in expectations/.
+
+Two engines read the same suite. DuckDB evaluates every row rule over the whole batch (sql/rules.yaml
+says how), so each failing row is quarantined with its rule, column, value and reason, with no cap.
+Great Expectations runs the same suite on the same batch and its result is kept beside the batch for
+the record (warehouse/validations/). Batch-scope rules reject the batch whole.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import yaml
+
+from flows.config import settings
+
+_PARAM = re.compile(r"\$([A-Za-z_]+)")
+
+
+class BatchRejected(Exception):
+    """A batch-scope rule failed: nothing of the batch may load."""
+
+    def __init__(self, source: str, file: str, rule_id: str, reason: str):
+        self.source, self.file, self.rule_id, self.reason = source, file, rule_id, reason
+        super().__init__(f"[{source}] batch rejected ({file}): rule {rule_id}: {reason}")
+
+
+@dataclass(frozen=True)
+class Rule:
+    rule_id: str
+    type: str
+    scope: str  # "row" or "batch"
+    kwargs: dict[str, Any]
+    meta: dict[str, Any]
+
+    @property
+    def column(self) -> str | None:
+        if "column_list" in self.kwargs:
+            return ",".join(self.kwargs["column_list"])
+        return self.meta.get("column") or self.kwargs.get("column") or self.kwargs.get("column_A")
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    path: Path
+    raw: dict[str, Any]
+    rules: tuple[Rule, ...]
+
+
+@dataclass
+class Outcome:
+    """The split of one batch: rows to load, rows to quarantine, and what GX said."""
+
+    good: pa.Table
+    quarantine: pa.Table
+    gx_result: dict[str, Any] = field(default_factory=dict)
+    rule_counts: dict[str, int] = field(default_factory=dict)
+
+
+def load_suite(name: str) -> Suite:
+    path = settings().expectations_dir / f"{name}.json"
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    rules = tuple(
+        Rule(
+            rule_id=e["meta"]["rule_id"],
+            type=e["type"],
+            scope=e["meta"].get("scope", "row"),
+            kwargs=e["kwargs"],
+            meta=e["meta"],
+        )
+        for e in raw["expectations"]
+    )
+    templates = _templates()
+    unknown = [r.type for r in rules if r.scope == "row" and r.type not in templates]
+    if unknown:
+        raise ValueError(f"suite {path.name}: no DuckDB evaluation for row rule types {unknown} (add them to sql/rules.yaml)")
+    return Suite(name=name, path=path, raw=raw, rules=rules)
+
+
+@cache
+def _templates() -> dict[str, dict[str, str]]:
+    return yaml.safe_load((settings().sql_dir / "rules.yaml").read_text(encoding="utf-8"))
+
+
+def _resolve(value: Any, params: dict[str, Any]) -> Any:
+    if isinstance(value, dict) and "$PARAMETER" in value:
+        return params[value["$PARAMETER"]]
+    return value
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _row_rule_sql(rule: Rule, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """One SELECT producing the failing rows of one rule, with bound parameters."""
+    t = _templates()[rule.type]
+    kw = {k: _resolve(v, params) for k, v in rule.kwargs.items()}
+    names: dict[str, str] = {}
+    for key in ("column", "column_A", "column_B"):
+        if key in kw:
+            names[key] = _ident(kw[key])
+            names[f"{key}_name"] = kw[key].replace("'", "''")
+    names.setdefault("column", names.get("column_A", "NULL"))
+    if rule.meta.get("column"):
+        names["column"] = _ident(rule.meta["column"])
+    names["column_name"] = (rule.column or "").replace("'", "''")
+    from_clause = "batch"
+    if "window" in t:  # compound uniqueness: needs per-key counts first
+        cols = kw["column_list"]
+        compare = rule.meta.get("compare_columns") or [c for c in cols]
+        key_list = ", ".join(_ident(c) for c in cols)
+        names["column_list"] = key_list
+        names["key_text"] = "concat_ws('|', " + ", ".join(f"CAST({_ident(c)} AS VARCHAR)" for c in cols) + ")"
+        cmp = "row(" + ", ".join(_ident(c) for c in compare) + ")"
+        w = t["window"].format(**names)
+        from_clause = (
+            f"(SELECT *, count(*) OVER ({w}) AS _n, count(DISTINCT {cmp}) OVER ({w}) AS _distinct, "
+            f"row_number() OVER ({w} ORDER BY row_id) AS _rn, min(row_id) OVER ({w}) AS _first FROM batch)"
+        )
+    violation = t["violation"].format(**names)
+    bad_value = t["bad_value"].format(**names)
+    detail = t["detail"].format(**names)
+    sql = (
+        f"SELECT row_id, CAST($rule_id AS VARCHAR) AS rule_id, CAST($rule_type AS VARCHAR) AS expectation_type, "
+        f"CAST($column_label AS VARCHAR) AS column_name, "
+        f"CAST(({bad_value}) AS VARCHAR) AS bad_value, $reason || ': ' || coalesce(({detail}), 'null') AS reason "
+        f"FROM {from_clause} WHERE {violation}"
+    )
+    bound = {"rule_id": rule.rule_id, "rule_type": rule.type, "column_label": rule.column, "reason": rule.meta.get("reason", rule.rule_id)}
+    for name in set(_PARAM.findall(" ".join((violation, detail, bad_value)))):
+        bound[name] = kw.get(name, False if name == "or_equal" else None)
+    return sql, bound
+
+
+def _check_batch_rules(suite: Suite, con: duckdb.DuckDBPyConnection, params: dict[str, Any], source: str, file: str) -> None:
+    columns = [r[0] for r in con.sql("DESCRIBE batch").fetchall()]
+    n = con.sql("SELECT count(*) FROM batch").fetchall()[0][0]
+    for rule in (r for r in suite.rules if r.scope == "batch"):
+        kw = {k: _resolve(v, params) for k, v in rule.kwargs.items()}
+        reason = rule.meta.get("reason", rule.rule_id)
+        if rule.type == "expect_table_row_count_to_be_between":
+            lo, hi = kw.get("min_value"), kw.get("max_value")
+            if (lo is not None and n < lo) or (hi is not None and n > hi):
+                raise BatchRejected(source, file, rule.rule_id, f"{reason} ({n} rows)")
+        elif rule.type == "expect_table_columns_to_match_set":
+            want = set(kw["column_set"])
+            missing, extra = want - set(columns), set(columns) - want
+            if missing or (kw.get("exact_match", True) and extra):
+                raise BatchRejected(source, file, rule.rule_id, f"{reason}: missing {sorted(missing)}, unexpected {sorted(extra)}")
+        else:
+            raise ValueError(f"suite {suite.path.name}: unsupported batch rule {rule.type}")
+
+
+def quarantine_split(
+    batch: pa.Table, suite: Suite, params: dict[str, Any], *, source: str, file: str, con: duckdb.DuckDBPyConnection | None = None
+) -> tuple[pa.Table, pa.Table, dict[str, int]]:
+    """Evaluate the suite's rules over the whole batch in DuckDB.
+
+    Returns (good rows, one row per failing row and rule, failures per rule). The batch must carry a
+    unique `row_id` column. Raises BatchRejected when a batch-scope rule fails.
+    """
+    con = con or duckdb.connect()
+    con.register("batch", batch)
+    try:
+        _check_batch_rules(suite, con, params, source, file)
+        parts: list[pa.Table] = []
+        counts: dict[str, int] = {}
+        for rule in (r for r in suite.rules if r.scope == "row"):
+            sql, bound = _row_rule_sql(rule, params)
+            failed = con.sql(sql, params=bound).to_arrow_table()
+            counts[rule.rule_id] = failed.num_rows
+            if failed.num_rows:
+                parts.append(failed)
+        if parts:
+            con.register("failed", pa.concat_tables(parts))
+            bad = con.sql(
+                "SELECT f.*, to_json(b) AS record FROM failed f JOIN batch b USING (row_id) ORDER BY f.row_id, f.rule_id"
+            ).to_arrow_table()
+            good = con.sql("SELECT * FROM batch WHERE row_id NOT IN (SELECT row_id FROM failed) ORDER BY row_id").to_arrow_table()
+            con.unregister("failed")
+        else:
+            bad = con.sql(
+                "SELECT row_id, NULL::VARCHAR AS rule_id, NULL::VARCHAR AS expectation_type, NULL::VARCHAR AS column_name, "
+                "NULL::VARCHAR AS bad_value, NULL::VARCHAR AS reason, NULL::VARCHAR AS record FROM batch LIMIT 0"
+            ).to_arrow_table()
+            good = batch
+        return good, bad, counts
+    finally:
+        con.unregister("batch")
+
+
+def gx_validate(batch: pa.Table, suite: Suite, params: dict[str, Any]) -> dict[str, Any]:
+    """Run the suite through Great Expectations (pandas engine) and return its result as JSON.
+
+    GX's SQL path does not work on DuckDB with the pinned versions (TOOLCHAIN-NOTES), so the batch
+    goes Arrow -> pandas. Imported lazily: GX costs seconds to import.
+    """
+    from great_expectations.core.expectation_suite import ExpectationSuite
+
+    ctx = _gx_context()
+    suite_obj = ExpectationSuite(**{k: v for k, v in suite.raw.items() if k in ("name", "expectations", "meta", "notes")})
+    try:
+        asset = ctx.data_sources.get("ciw").get_asset(suite.name)
+    except (KeyError, LookupError):
+        asset = ctx.data_sources.get("ciw").add_dataframe_asset(name=suite.name)
+        asset.add_batch_definition_whole_dataframe(name="batch")
+    definition = asset.get_batch_definition("batch")
+    gx_batch = definition.get_batch(batch_parameters={"dataframe": batch.to_pandas()})
+    result = gx_batch.validate(
+        suite_obj,
+        expectation_parameters={k: (list(v) if isinstance(v, (set, tuple)) else v) for k, v in params.items()},
+        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["row_id"]},
+    )
+    return json.loads(json.dumps(result.to_json_dict(), default=str))
+
+
+@cache
+def _gx_context():  # noqa: ANN202 - GX types are imported lazily
+    """One ephemeral GX context per process: creating one costs more than validating a batch."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    ctx = gx.get_context(mode="ephemeral")
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    ctx.data_sources.add_pandas(name="ciw")
+    return ctx
+
+
+def gx_failed_row_ids(gx_result: dict[str, Any]) -> dict[str, set[int]]:
+    """Row ids GX flagged per rule id (for cross-checking the DuckDB engine)."""
+    out: dict[str, set[int]] = {}
+    for r in gx_result.get("results", []):
+        rule_id = r["expectation_config"]["meta"].get("rule_id")
+        ids = {int(x["row_id"]) for x in r.get("result", {}).get("unexpected_index_list") or [] if isinstance(x, dict)}
+        out[rule_id] = ids
+    return out
+
+
+def default_params() -> dict[str, Any]:
+    s = settings()
+    return {"min_year": s.min_year, "max_year": date.today().year}

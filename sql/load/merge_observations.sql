@@ -1,0 +1,6 @@
+-- Apply the classified batch: new keys and changed values replace; unchanged rows are left alone
+-- (they keep the batch and retrieval time of the load that first brought them).
+INSERT OR REPLACE INTO fact_observation BY NAME
+SELECT * EXCLUDE (change_kind)
+FROM _merge
+WHERE change_kind IN ('inserted', 'changed');

@@ -1,0 +1,18 @@
+-- Shape the failing rows of one batch (failed: row_id, rule_id, expectation_type, column_name,
+-- bad_value, reason, record) into quarantine rows that name their batch, file and row.
+SELECT
+    CAST($batch_id AS VARCHAR) AS batch_id,
+    CAST($source_id AS VARCHAR) AS source_id,
+    CAST($target_table AS VARCHAR) AS target_table,
+    b.source_file,
+    b.source_row,
+    f.rule_id,
+    f.expectation_type,
+    f.column_name,
+    f.bad_value,
+    f.reason,
+    f.record,
+    CAST($retrieved_at AS TIMESTAMP) AS retrieved_at
+FROM failed AS f
+JOIN batch AS b USING (row_id)
+ORDER BY b.source_file, b.source_row, f.rule_id
