@@ -26,7 +26,7 @@ class Source:
     publisher: str
     address: str
     snapshot_files: Callable[[Settings], list[Path]]
-    snapshot_retrieved_at: Callable[[Settings], datetime]
+    snapshot_retrieved_at: Callable[[Settings], dict[str, datetime]]  # file name -> capture time
     parse: Callable[[duckdb.DuckDBPyConnection, list[Path]], pa.Table]
     fetch_live: Callable[[Settings, Path], list[Path]]
 
@@ -35,11 +35,10 @@ def _wb_snapshot_dir(s: Settings) -> Path:
     return s.snapshot_dir / "worldbank"
 
 
-def _wb_snapshot_retrieved_at(s: Settings) -> datetime:
-    """The snapshot's capture time, recorded per series in its manifest (the newest one)."""
+def _wb_snapshot_retrieved_at(s: Settings) -> dict[str, datetime]:
+    """When each bundled file's figures were captured, as its manifest records."""
     with open(_wb_snapshot_dir(s) / "manifest.csv", newline="", encoding="utf-8") as fh:
-        stamps = [row["retrieved_at"] for row in csv.DictReader(fh)]
-    return datetime.fromisoformat(max(stamps)).replace(tzinfo=None)
+        return {row["file"]: datetime.fromisoformat(row["retrieved_at"]) for row in csv.DictReader(fh)}
 
 
 def _wb_fetch_live(s: Settings, dest: Path) -> list[Path]:

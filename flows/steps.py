@@ -32,8 +32,16 @@ class Extracted:
     source_id: str
     files: tuple[Path, ...]
     batch_id: str
-    retrieved_at: datetime
+    retrieved_at: datetime  # the newest retrieval in the batch
     mode: str  # snapshot, live or file
+    per_file: dict[str, datetime] = field(default_factory=dict)  # file name -> retrieval, where files differ
+
+    def retrievals(self) -> pa.Table:
+        names = [p.name for p in self.files]
+        return pa.table({
+            "source_file": pa.array(names, pa.string()),
+            "retrieved_at": pa.array([self.per_file.get(n, self.retrieved_at) for n in names], pa.timestamp("us")),
+        })
 
 
 @dataclass
@@ -78,7 +86,9 @@ def extract(s: Settings, source: Source, *, live: bool, run_id: str) -> Extracte
         files = source.fetch_live(s, dest)
         return Extracted(source.source_id, tuple(files), batch_id_for(source.source_id, files), utcnow(), "live")
     files = source.snapshot_files(s)
-    return Extracted(source.source_id, tuple(files), batch_id_for(source.source_id, files), source.snapshot_retrieved_at(s), "snapshot")
+    captured = source.snapshot_retrieved_at(s)
+    per_file = {p.name: captured[p.name] for p in files}
+    return Extracted(source.source_id, tuple(files), batch_id_for(source.source_id, files), max(per_file.values()), "snapshot", per_file)
 
 
 def extract_file(path: Path, source: Source) -> Extracted:
@@ -122,6 +132,7 @@ def validate_source_batch(s: Settings, source: Source, extracted: Extracted, cat
     parsed = source.parse(con, list(extracted.files))
     con.register("parsed", parsed)
     con.register("catalog_indicators", catalog.indicators)
+    con.register("retrievals", extracted.retrievals())
     staged = con.sql(
         (s.sql_dir / "staging" / f"{source.source_id}.sql").read_text(encoding="utf-8"),
         params={"source_id": source.source_id, "batch_id": extracted.batch_id, "retrieved_at": extracted.retrieved_at},

@@ -115,7 +115,7 @@ def _row_rule_sql(rule: Rule, params: dict[str, Any]) -> tuple[str, dict[str, An
     names["column_name"] = (rule.column or "").replace("'", "''")
     from_clause = "batch"
     if "window" in t:  # compound uniqueness: needs per-key counts first
-        cols = kw["column_list"]
+        cols = kw.get("column_list") or [kw["column"]]
         compare = rule.meta.get("compare_columns") or [c for c in cols]
         key_list = ", ".join(_ident(c) for c in cols)
         names["column_list"] = key_list
@@ -226,9 +226,17 @@ def gx_validate(batch: pa.Table, suite: Suite, params: dict[str, Any]) -> dict[s
 @cache
 def _gx_context():  # noqa: ANN202 - GX types are imported lazily
     """One ephemeral GX context per process: creating one costs more than validating a batch."""
+    import logging
+    import warnings
+
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    # GX announces its throwaway docs folder at INFO and pandas warns about the period regex's
+    # groups; neither says anything about the data.
+    for name in ("great_expectations", "great_expectations.data_context.types.base"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message="This pattern is interpreted as a regular expression")
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
     ctx.data_sources.add_pandas(name="ciw")

@@ -11,7 +11,7 @@ SELECT
     p.value,
     CAST($source_id AS VARCHAR) AS source_id,
     CAST($batch_id AS VARCHAR) AS batch_id,
-    CAST($retrieved_at AS TIMESTAMP) AS retrieved_at,
+    coalesce(r.retrieved_at, CAST($retrieved_at AS TIMESTAMP)) AS retrieved_at,
     p.lastupdated AS source_updated,
     p.source_file,
     p.source_row,
@@ -19,4 +19,5 @@ SELECT
     i.valid_max
 FROM parsed AS p
 LEFT JOIN catalog_indicators AS i ON i.indicator_id = p.indicator_id
+LEFT JOIN retrievals AS r ON r.source_file = p.source_file
 WHERE p.value IS NOT NULL

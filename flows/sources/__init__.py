@@ -1,0 +1,1 @@
+"""Source connectors: one module per publisher, plus the shared HTTP layer (http.py)."""

@@ -1,0 +1,480 @@
+"""World Bank Indicators API v2 connector (WDI, WGI, ...): declaration, then fetch and parse helpers.
+
+Pages land raw (`<INDICATOR>.p<N>.json`, exactly as the API sent them) and one parser reads them,
+so a live run and the bundled offline snapshot (data/snapshot/worldbank/, same format) go through
+the same code. Envelope problems (an HTML error page served with 200, the API's error array, a
+page count that moves between pages) are caught per page; rows are parsed by DuckDB's JSON reader
+in one vectorised query, with no Python loop over rows.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import httpx
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from flows.config import PROJECT_ROOT
+from flows.sources.http import (
+    DEFAULT_BACKOFF,
+    DEFAULT_MAX_RETRY_AFTER,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT,
+    SourceError,
+    fetch,
+    make_client,
+)
+
+# ---------------------------------------------------------------------------------------------
+# Declaration
+# ---------------------------------------------------------------------------------------------
+SOURCE_ID = "worldbank"
+BASE_URL = "https://api.worldbank.org/v2"
+DEFAULT_DATE = "2000:2025"
+PER_PAGE = 1000  # what wbdata sends; the API's own default is 50
+COUNTRIES_CSV = PROJECT_ROOT / "data" / "catalog" / "countries.csv"
+SNAPSHOT_DIR = PROJECT_ROOT / "data" / "snapshot" / "worldbank"
+WRITE_DISPOSITION = "merge"
+PRIMARY_KEY = ("indicator_id", "country_iso3", "period")
+
+
+def _read_countries(path: Path) -> tuple[str, ...]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return tuple(row["country_iso3"] for row in csv.DictReader(fh))
+
+
+DEFAULT_COUNTRIES: tuple[str, ...] = _read_countries(COUNTRIES_CSV)
+
+OUTPUT_SCHEMA = pa.schema([
+    pa.field("indicator_id", pa.string()),
+    pa.field("indicator_name", pa.string()),
+    pa.field("country_iso3", pa.string()),
+    pa.field("country_wb_id", pa.string()),
+    pa.field("country_name", pa.string()),
+    pa.field("period", pa.string()),
+    pa.field("value", pa.float64()),
+    pa.field("unit", pa.string()),
+    pa.field("obs_status", pa.string()),
+    pa.field("decimal", pa.int32()),
+    pa.field("source_database", pa.string()),
+    pa.field("lastupdated", pa.date32()),
+    pa.field("source_file", pa.string()),
+    pa.field("source_row", pa.int64()),
+])
+
+# ---------------------------------------------------------------------------------------------
+# URLs
+# ---------------------------------------------------------------------------------------------
+
+
+def build_url(
+    indicator: str,
+    countries: Sequence[str] | None,
+    *,
+    date: str = DEFAULT_DATE,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+    source: str | int | None = None,
+    base_url: str = BASE_URL,
+) -> str:
+    """The country x indicator data URL; format=json always (XML is the API's default)."""
+    codes = ";".join(countries if countries is not None else DEFAULT_COUNTRIES)
+    url = (f"{base_url.rstrip('/')}/country/{codes}/indicator/{indicator}"
+           f"?format=json&date={date}&per_page={per_page}&page={page}")
+    return url if source is None else f"{url}&source={source}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Envelope: [page-metadata, rows]
+# ---------------------------------------------------------------------------------------------
+_HEAD_BYTES = 64 * 1024
+_WS = " \t\r\n"
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.I | re.S)
+
+
+@dataclass(frozen=True)
+class PageMeta:
+    """The first element of a page, plus whether the second element carries rows."""
+
+    page: int
+    pages: int
+    per_page: int | None
+    total: int | None
+    sourceid: str | None
+    lastupdated: dt.date | None
+    has_rows: bool  # False for `[meta, null]`: the API's "no data"
+
+
+def _snippet(body: bytes, limit: int = 120) -> str:
+    title = _TITLE.search(body[:_HEAD_BYTES])
+    text = title.group(1) if title else body[:limit * 2]
+    text = " ".join(text.decode("utf-8", "replace").split())
+    return repr(text[:limit])
+
+
+def _sniff(head: bytes, where: dict[str, str]) -> None:
+    """Refuse bodies that are not a JSON array before trying to parse them."""
+    text = head.lstrip(b"\xef\xbb\xbf" + _WS.encode())
+    if text.startswith(b"<"):
+        kind = "XML" if text[:5].lower() == b"<?xml" else "HTML"
+        raise SourceError(f"got {kind} where JSON was expected: {_snippet(text)}",
+                          source=SOURCE_ID, rule="not_json", **where)
+    if not text.startswith(b"["):
+        raise SourceError(f"expected a JSON array [page-metadata, rows], got {_snippet(text)}",
+                          source=SOURCE_ID, rule="not_json", **where)
+
+
+def _api_error(first: dict, where: dict[str, str]) -> SourceError:
+    messages = first.get("message")
+    parts = []
+    for m in messages if isinstance(messages, list) else [messages]:
+        if isinstance(m, dict):
+            parts.append(f"id {m.get('id')!s} key {m.get('key')!r} value {m.get('value')!r}")
+        else:
+            parts.append(repr(m))
+    return SourceError("the API answered with an error: " + "; ".join(parts),
+                       source=SOURCE_ID, rule="api_error", **where)
+
+
+def _whole(meta: dict, key: str, where: dict[str, str], required: bool) -> int | None:
+    """page/pages/per_page/total come as numbers or as strings ("1"): accept both."""
+    raw = meta.get(key)
+    if raw is None:
+        if required:
+            raise SourceError(f"page metadata has no {key!r}", source=SOURCE_ID,
+                              rule="bad_envelope", **where)
+        return None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    if isinstance(raw, str) and raw.strip().isdigit():
+        return int(raw.strip())
+    raise SourceError(f"page metadata {key!r} is not a whole number: {raw!r}", source=SOURCE_ID,
+                      rule="bad_envelope", **where)
+
+
+def _lastupdated(raw: object) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(raw)[:10]) if raw else None
+    except ValueError:
+        return None
+
+
+def _page_meta(first: object, rows_kind: str, where: dict[str, str]) -> PageMeta:
+    """Check the first element; rows_kind is "array", "null" or "absent" (1-element array)."""
+    if isinstance(first, dict) and "message" in first:
+        raise _api_error(first, where)
+    if not isinstance(first, dict):
+        raise SourceError(f"first element is {type(first).__name__}, not the page metadata object",
+                          source=SOURCE_ID, rule="bad_envelope", **where)
+    page = _whole(first, "page", where, required=True)
+    pages = _whole(first, "pages", where, required=True)
+    total = _whole(first, "total", where, required=False)
+    if rows_kind == "absent" and total != 0:
+        raise SourceError("a 1-element array that is neither an API error nor an empty result",
+                          source=SOURCE_ID, rule="bad_envelope", **where)
+    sourceid = first.get("sourceid")
+    return PageMeta(page=page, pages=pages, per_page=_whole(first, "per_page", where, required=False),
+                    total=total, sourceid=None if sourceid is None else str(sourceid),
+                    lastupdated=_lastupdated(first.get("lastupdated")), has_rows=rows_kind == "array")
+
+
+def read_envelope(body: bytes, *, url: str) -> tuple[PageMeta, list | None]:
+    """Check a fetched page whole (it is in memory anyway); return its metadata and rows."""
+    where = {"url": url}
+    _sniff(body[:_HEAD_BYTES], where)
+    try:
+        doc = json.loads(body)
+    except ValueError as exc:
+        raise SourceError(f"body is not valid JSON ({exc})", source=SOURCE_ID, rule="not_json",
+                          **where) from None
+    if not isinstance(doc, list) or not 1 <= len(doc) <= 2:
+        raise SourceError(f"expected [page-metadata, rows], got a {len(doc)}-element array",
+                          source=SOURCE_ID, rule="bad_envelope", **where)
+    rows = doc[1] if len(doc) == 2 else None
+    if rows is not None and not isinstance(rows, list):
+        raise SourceError(f"second element is {type(rows).__name__}, not the rows array or null",
+                          source=SOURCE_ID, rule="bad_envelope", **where)
+    kind = "absent" if len(doc) == 1 else ("null" if rows is None else "array")
+    return _page_meta(doc[0], kind, where), rows
+
+
+def read_page_meta(path: Path) -> PageMeta:
+    """Check a landed page's envelope reading only its head and tail, not its rows."""
+    where = {"file": str(path)}
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(_HEAD_BYTES)
+        fh.seek(max(0, size - 64))
+        tail = fh.read()
+    _sniff(head, where)
+    if not tail.rstrip().endswith(b"]"):
+        raise SourceError("file does not end with ']': truncated or not a JSON array",
+                          source=SOURCE_ID, rule="not_json", **where)
+    text = head.decode("utf-8", "replace").lstrip("\ufeff" + _WS)
+    try:
+        return _meta_from_text(text, where)
+    except (ValueError, IndexError):
+        if size <= _HEAD_BYTES:
+            raise SourceError("page metadata is not valid JSON", source=SOURCE_ID,
+                              rule="not_json", **where) from None
+    # Metadata longer than the head (never seen): read the whole file once.
+    try:
+        return _meta_from_text(path.read_text(encoding="utf-8-sig").lstrip(_WS), where)
+    except (ValueError, IndexError):
+        raise SourceError("page metadata is not valid JSON", source=SOURCE_ID,
+                          rule="not_json", **where) from None
+
+
+def _meta_from_text(text: str, where: dict[str, str]) -> PageMeta:
+    """Decode `[first, ...` up to the start of the second element."""
+    i = 1
+    while text[i] in _WS:
+        i += 1
+    first, end = json.JSONDecoder().raw_decode(text, i)
+    while text[end] in _WS:
+        end += 1
+    if isinstance(first, dict) and "message" in first:
+        raise _api_error(first, where)
+    if text[end] == "]":
+        return _page_meta(first, "absent", where)
+    if text[end] != ",":
+        raise ValueError("expected ',' after the page metadata")
+    end += 1
+    while text[end] in _WS:
+        end += 1
+    if text.startswith("null", end):
+        return _page_meta(first, "null", where)
+    if text[end] == "[":
+        return _page_meta(first, "array", where)
+    raise SourceError("second element is neither the rows array nor null", source=SOURCE_ID,
+                      rule="bad_envelope", **where)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fetch: raw landing of every page
+# ---------------------------------------------------------------------------------------------
+
+
+def page_file_name(indicator: str, page: int) -> str:
+    return f"{indicator}.p{page}.json"
+
+
+def fetch_indicator(
+    indicator: str,
+    countries: Sequence[str] | None,
+    dest_dir: Path,
+    *,
+    base_url: str = BASE_URL,
+    source: str | int | None = None,
+    date: str = DEFAULT_DATE,
+    per_page: int = PER_PAGE,
+    timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+    retries: int = DEFAULT_RETRIES,
+    backoff: float = DEFAULT_BACKOFF,
+    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+    client: httpx.Client | None = None,
+) -> list[Path]:
+    """Fetch every page of one indicator into dest_dir/<INDICATOR>.p<N>.json; return the paths.
+
+    Pages are checked as they arrive and staged first, so dest_dir only changes when the whole
+    indicator arrived (and stale pages of an earlier, longer answer are removed). `[meta, null]`
+    (no data) lands as one page with no rows.
+    """
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    staging = dest_dir / f".{indicator}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    http = make_client(timeout) if client is None else client
+    try:
+        names = _fetch_pages(http, indicator, countries, staging, base_url=base_url, source=source,
+                             date=date, per_page=per_page, timeout=timeout, retries=retries,
+                             backoff=backoff, max_retry_after=max_retry_after)
+        own_page = re.compile(rf"{re.escape(indicator)}\.p\d+\.json")
+        for stale in dest_dir.iterdir():
+            if own_page.fullmatch(stale.name) and stale.name not in names:
+                stale.unlink()
+        paths = []
+        for name in names:
+            (staging / name).replace(dest_dir / name)
+            paths.append(dest_dir / name)
+        return paths
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if client is None:
+            http.close()
+
+
+def _fetch_pages(http: httpx.Client, indicator: str, countries: Sequence[str] | None,
+                 staging: Path, *, base_url: str, source: str | int | None, date: str,
+                 per_page: int, timeout: float | httpx.Timeout, retries: int, backoff: float,
+                 max_retry_after: float) -> list[str]:
+    names: list[str] = []
+    pages: int | None = None
+    total: int | None = None
+    rows_seen = 0
+    had_rows = False
+    page = 1
+    while True:
+        url = build_url(indicator, countries, date=date, page=page, per_page=per_page,
+                        source=source, base_url=base_url)
+        body = fetch(url, source=SOURCE_ID, timeout=timeout, retries=retries, backoff=backoff,
+                     max_retry_after=max_retry_after, client=http)
+        meta, rows = read_envelope(body, url=url)
+        if pages is None:
+            pages, total = meta.pages, meta.total
+        elif meta.pages != pages:
+            raise SourceError(f"page count changed from {pages} to {meta.pages} between pages",
+                              source=SOURCE_ID, rule="page_count_changed", url=url)
+        if rows is None and page > 1:
+            raise SourceError(f"page {page} of {pages} came back without rows",
+                              source=SOURCE_ID, rule="missing_page", url=url)
+        if rows is not None and meta.page != page:
+            raise SourceError(f"asked for page {page}, got page {meta.page}",
+                              source=SOURCE_ID, rule="missing_page", url=url)
+        name = page_file_name(indicator, page)
+        (staging / name).write_bytes(body)
+        names.append(name)
+        rows_seen += len(rows or [])
+        had_rows = had_rows or rows is not None
+        if rows is None or page >= pages:
+            break
+        page += 1
+    if had_rows and total is not None and rows_seen != total:
+        raise SourceError(f"pages held {rows_seen} rows but the API announced {total}",
+                          source=SOURCE_ID, rule="missing_page", url=url)
+    return names
+
+
+# ---------------------------------------------------------------------------------------------
+# Parse: raw pages -> one Arrow table, vectorised in DuckDB
+# ---------------------------------------------------------------------------------------------
+_ROW_STRUCTURE = json.dumps([{
+    "indicator": {"id": "VARCHAR", "value": "VARCHAR"},
+    "country": {"id": "VARCHAR", "value": "VARCHAR"},
+    "countryiso3code": "VARCHAR",
+    "date": "VARCHAR",
+    "value": "JSON",  # kept as JSON so a non-numeric value is caught, not silently nulled
+    "unit": "VARCHAR",
+    "obs_status": "VARCHAR",
+    "decimal": "JSON",
+}])
+
+_PARSE_SQL = f"""
+WITH elements AS (
+    SELECT filename, json
+    FROM read_json_objects($paths, format = 'array', filename = true,
+                           maximum_object_size = $max_object_size)
+),
+pages AS (
+    SELECT list_position($paths, filename) - 1 AS file_idx,  -- per file, not per row
+           json_transform(json, '{_ROW_STRUCTURE}') AS rows
+    FROM elements
+    WHERE json_type(json) = 'ARRAY'
+),
+r AS (
+    SELECT file_idx, unnest(rows) AS r, generate_subscripts(rows, 1) AS source_row FROM pages
+)
+SELECT
+    r.indicator.id AS indicator_id,
+    r.indicator.value AS indicator_name,
+    nullif(r.countryiso3code, '') AS country_iso3,
+    r.country.id AS country_wb_id,
+    r.country.value AS country_name,
+    r.date AS period,
+    CASE WHEN isfinite(try_cast(r.value ->> '$' AS DOUBLE))
+         THEN try_cast(r.value ->> '$' AS DOUBLE) END AS value,
+    r.unit AS unit,
+    r.obs_status AS obs_status,
+    try_cast(r.decimal ->> '$' AS INTEGER) AS decimal,
+    file_idx::INTEGER AS file_idx,
+    source_row::BIGINT AS source_row,
+    CASE
+        WHEN r.indicator.id IS NULL THEN 'row has no indicator.id (not a data row)'
+        WHEN r.country.id IS NULL THEN 'row has no country.id'
+        WHEN r.date IS NULL THEN 'row has no date'
+        WHEN r.value IS NOT NULL AND NOT coalesce(isfinite(try_cast(r.value ->> '$' AS DOUBLE)), false)
+            THEN 'value is not a finite number: ' || left(r.value::VARCHAR, 60)
+    END AS problem
+FROM r
+"""
+
+
+def parse_files(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> pa.Table:
+    """Parse landed API pages into OUTPUT_SCHEMA rows, in the order of `paths` then of each page.
+
+    Envelopes are checked file by file from their head only; the rows of all files are read in
+    one DuckDB query (designed for ~10k pages / 10M rows). `value` stays null where the API says
+    null; `country_iso3` is null where the API gives "". A bad envelope or a bad row raises
+    SourceError naming the file (and row).
+    """
+    paths = [Path(p) for p in paths]
+    if len({str(p) for p in paths}) != len(paths):
+        raise ValueError("parse_files: the same file is listed twice")
+    metas = [read_page_meta(p) for p in paths]
+    data = [(p, m) for p, m in zip(paths, metas) if m.has_rows]
+    if not data:
+        return OUTPUT_SCHEMA.empty_table()
+    path_strs = [str(p) for p, _ in data]
+    max_size = max(p.stat().st_size for p, _ in data)
+    try:
+        raw = con.sql(_PARSE_SQL, params={
+            "paths": path_strs, "max_object_size": max(16 * 2**20, max_size + 1024),
+        }).to_arrow_table()
+    except duckdb.Error as exc:
+        raise _locate_unreadable(path_strs, exc) from exc
+    file_idx = raw.column("file_idx")
+    problems = raw.column("problem")
+    if problems.null_count != len(problems):
+        first = pc.indices_nonzero(pc.is_valid(problems))
+        i = first[0].as_py()
+        raise SourceError(f"{problems[i].as_py()}; {len(first)} bad row(s) in all",
+                          source=SOURCE_ID, rule="bad_row", file=path_strs[file_idx[i].as_py()],
+                          row=raw.column("source_row")[i].as_py())
+
+    def per_file(values: list, type_: pa.DataType) -> pa.ChunkedArray:
+        return pc.take(pa.array(values, type_), file_idx)
+
+    columns = {name: raw.column(name) for name in raw.column_names}
+    columns["source_database"] = per_file([m.sourceid for _, m in data], pa.string())
+    columns["lastupdated"] = per_file([m.lastupdated for _, m in data], pa.date32())
+    columns["source_file"] = per_file([p.name for p, _ in data], pa.string())
+    return pa.table([columns[f.name].cast(f.type) for f in OUTPUT_SCHEMA], schema=OUTPUT_SCHEMA)
+
+
+def _locate_unreadable(path_strs: list[str], exc: duckdb.Error) -> SourceError:
+    """DuckDB failed on some file: find which, so the error names it."""
+    for path in path_strs:
+        try:
+            json.loads(Path(path).read_bytes())
+        except ValueError as bad:
+            return SourceError(f"file is not valid JSON ({bad})", source=SOURCE_ID,
+                               rule="not_json", file=path)
+    return SourceError(f"DuckDB could not read the pages: {exc}", source=SOURCE_ID,
+                       rule="not_json", file=path_strs[0] if len(path_strs) == 1 else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# The bundled offline snapshot
+# ---------------------------------------------------------------------------------------------
+_SNAPSHOT_NAME = re.compile(r"^(?P<indicator>.+?)(?:\.p(?P<page>\d+))?\.json$")
+
+
+def snapshot_files(snapshot_dir: Path = SNAPSHOT_DIR) -> list[Path]:
+    """The snapshot's page files, ordered by indicator id then page number."""
+    found = []
+    for path in Path(snapshot_dir).glob("*.json"):
+        m = _SNAPSHOT_NAME.match(path.name)
+        if m:
+            found.append(((m["indicator"], int(m["page"] or 1)), path))
+    return [path for _, path in sorted(found)]

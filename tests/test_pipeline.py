@@ -1,0 +1,123 @@
+"""The nightly pipeline end to end, through Prefect, on the bundled snapshot."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import SHARED_DATA
+
+TABLES = ["dim_country", "dim_indicator", "dim_commitment", "bridge_commitment_indicator", "fact_observation", "quarantine", "run_log"]
+
+
+def ro(home: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(home / "ciw.duckdb"), read_only=True)
+
+
+def one(con, sql, **params):
+    return con.sql(sql, params=params).fetchall()[0][0]
+
+
+def test_run_publishes_every_table_and_the_mart(published):
+    con = ro(published)
+    counts = {t: one(con, f"SELECT count(*) FROM {t}") for t in TABLES}
+    assert counts["dim_country"] == 9
+    assert counts["dim_commitment"] >= 18
+    assert counts["fact_observation"] > 5_000
+    assert counts["bridge_commitment_indicator"] >= 20
+    assert counts["run_log"] >= 1
+    statuses = dict(con.sql("SELECT status, count(*) FROM mart_commitment_progress GROUP BY 1").fetchall())
+    assert set(statuses) <= {"improving", "worsening", "flat", "no data"}
+    assert statuses.get("improving", 0) > 0 and statuses.get("worsening", 0) > 0
+    # every fact row says where it came from
+    assert one(con, "SELECT count(*) FROM fact_observation WHERE source_id IS NULL OR batch_id IS NULL OR retrieved_at IS NULL") == 0
+
+
+def test_lake_manifest_names_parquet_files_that_hold_the_same_rows(published):
+    manifest = json.loads((published / "lake" / "manifest.json").read_text())
+    con = ro(published)
+    for table in TABLES:
+        files = [str(published / "lake" / f) for f in manifest["tables"][table]]
+        assert files, table
+        n = duckdb.sql("SELECT count(*) FROM read_parquet($f, hive_partitioning=false)", params={"f": files}).fetchall()[0][0]
+        assert n == one(con, f"SELECT count(*) FROM {table}"), table
+
+
+def test_every_commitment_is_linked_or_says_why_not(published):
+    con = ro(published)
+    orphans = con.sql(
+        "SELECT commitment_id, text FROM dim_commitment c WHERE measurability = 'measured' "
+        "AND NOT EXISTS (SELECT 1 FROM bridge_commitment_indicator b WHERE b.commitment_id = c.commitment_id)"
+    ).fetchall()
+    assert orphans == []
+    unexplained = one(con, "SELECT count(*) FROM dim_commitment WHERE measurability = 'not_measurable' AND coalesce(measurability_note, '') = ''")
+    assert unexplained == 0
+
+
+def test_baseline_is_the_last_value_at_or_before_2017(published):
+    con = ro(published)
+    row = con.sql(
+        "SELECT baseline_year, baseline_value, latest_year, latest_value, status FROM mart_commitment_progress "
+        "WHERE indicator_id = 'VC.IHR.PSRC.P5' AND country_iso3 = 'SLV' LIMIT 1"
+    ).fetchall()[0]
+    facts = dict(con.sql("SELECT year, value FROM fact_observation WHERE indicator_id = 'VC.IHR.PSRC.P5' AND country_iso3 = 'SLV'").fetchall())
+    assert row[0] == max(y for y in facts if y <= 2017)
+    assert row[1] == facts[row[0]]
+    assert row[2] == max(facts) and row[3] == facts[max(facts)]
+    # El Salvador's homicide rate fell steeply after 2017; lower is better
+    assert row[3] < row[1] and row[4] == "improving"
+
+
+@pytest.mark.skipif(not SHARED_DATA.exists(), reason="../shared/data not present")
+def test_every_fact_equals_the_published_figure(published):
+    """Each World Bank value in the warehouse is the figure in the publisher's file."""
+    con = ro(published)
+    datahub = SHARED_DATA / "wdi_datahub"
+    con.sql(
+        "CREATE TEMP TABLE published AS SELECT upper(replace(regexp_extract(filename, '([^/]+)\\.csv$', 1), '_', '.')) AS indicator_id, "
+        "\"Country Code\" AS country_iso3, CAST(\"Year\" AS VARCHAR) AS period, CAST(\"Value\" AS DOUBLE) AS value "
+        "FROM read_csv($files, filename=true, union_by_name=true, all_varchar=true)",
+        params={"files": [str(p) for p in sorted(datahub.glob("*.csv")) if p.name != "_index.csv"]},
+    )
+    compared, mismatched = con.sql(
+        "SELECT count(*), count(*) FILTER (WHERE f.value <> p.value) FROM fact_observation f "
+        "JOIN published p USING (indicator_id, country_iso3, period)"
+    ).fetchall()[0]
+    missing = one(con, "SELECT count(*) FROM fact_observation f WHERE f.indicator_id NOT LIKE 'GOV_WGI%' AND f.indicator_id <> 'EG.ELC.LOSS.ZS' "
+                       "AND NOT EXISTS (SELECT 1 FROM published p WHERE p.indicator_id = f.indicator_id AND p.country_iso3 = f.country_iso3 AND p.period = f.period)")
+    assert compared > 5_000 and mismatched == 0 and missing == 0
+    wgi = con.sql(
+        "SELECT count(*), count(*) FILTER (WHERE f.value <> CAST(w.estimate AS DOUBLE)) FROM fact_observation f "
+        "JOIN read_csv($f, all_varchar=true) w ON f.indicator_id = 'GOV_WGI_' || upper(w.indicator) || '.EST' "
+        "AND f.country_iso3 = w.code AND f.period = w.year",
+        params={"f": str(SHARED_DATA / "wgi" / "wgi_2024_central_america.csv")},
+    ).fetchall()[0]
+    assert wgi[0] >= 6 * 9 * 20 and wgi[1] == 0
+
+
+def _table_digests(home: Path) -> dict[str, str]:
+    con = ro(home)
+    out = {}
+    for t in TABLES:
+        if t == "run_log":
+            continue
+        out[t] = one(con, f"SELECT md5(coalesce(string_agg(CAST(x AS VARCHAR), '\n' ORDER BY CAST(x AS VARCHAR)), '')) FROM {t} x")
+    return out
+
+
+@pytest.mark.slow
+def test_second_run_on_same_inputs_changes_nothing(prefect_server, ciw_home):
+    from flows.pipeline import nightly
+
+    first = nightly()
+    digests = _table_digests(ciw_home)
+    second = nightly()
+    assert _table_digests(ciw_home) == digests
+    wb = [s for s in second["sources"] if s["source_id"] == "worldbank"][0]
+    assert wb["rows_loaded"] == 0 and wb["rows_unchanged"] == first["sources"][0]["rows_loaded"]
+    con = ro(ciw_home)
+    assert one(con, "SELECT count(DISTINCT run_id) FROM run_log") == 2
+    assert one(con, "SELECT status FROM run_log WHERE run_id = $r AND source_id = 'worldbank'", r=second["run_id"]) == "unchanged"
