@@ -19,9 +19,10 @@ import pyarrow as pa
 from flows import commitments as commitments_mod
 from flows.catalog import Catalog
 from flows.config import Settings
-from flows.contracts import conform
+from flows.contracts import conform, contract
 from flows.load import Build, MergeCounts
 from flows.registry import Source, sources
+from flows.sources.http import SourceError
 from flows.validate import BatchRejected, default_params, gx_validate, load_suite, quarantine_split
 
 _GX_LOCK = threading.Lock()  # the GX context is shared and not thread-safe
@@ -129,7 +130,15 @@ def validate_source_batch(s: Settings, source: Source, extracted: Extracted, cat
     """Parse the source's files, stage them to the fact contract, and split good from bad rows."""
     con = duckdb.connect()
     started = datetime.now(timezone.utc)
-    parsed = source.parse(con, list(extracted.files))
+    try:
+        parsed = source.parse(con, list(extracted.files))
+    except SourceError as exc:  # unreadable input: the whole batch is rejected, nothing loads
+        return Validated(
+            source_id=source.source_id, target_table=source.target_table, batch_id=extracted.batch_id,
+            retrieved_at=extracted.retrieved_at, rows_in=0, rows_null=0,
+            good=contract(source.target_table).arrow_schema().empty_table(),
+            quarantine=contract("quarantine").arrow_schema().empty_table(), rejected=str(exc), started_at=started,
+        )
     con.register("parsed", parsed)
     con.register("catalog_indicators", catalog.indicators)
     con.register("retrievals", extracted.retrievals())
@@ -153,15 +162,9 @@ def validate_source_batch(s: Settings, source: Source, extracted: Extracted, cat
             batch_id=extracted.batch_id, retrieved_at=extracted.retrieved_at, con=con,
         )
     except BatchRejected as exc:
-        empty = conform(staged.slice(0, 0), source.target_table)
-        return Validated(**base, good=empty, quarantine=_empty_quarantine(s, con), rejected=str(exc))
+        empty = contract(source.target_table).arrow_schema().empty_table()
+        return Validated(**base, good=empty, quarantine=contract("quarantine").arrow_schema().empty_table(), rejected=str(exc))
     return Validated(**base, good=conform(good, source.target_table), quarantine=quarantine, rule_counts=counts)
-
-
-def _empty_quarantine(s: Settings, con: duckdb.DuckDBPyConnection) -> pa.Table:
-    from flows.contracts import contract
-
-    return contract("quarantine").arrow_schema().empty_table()
 
 
 # --- reference data: catalog and commitments ------------------------------------------------------
@@ -250,8 +253,6 @@ def load_batch(build: Build, v: Validated) -> MergeCounts:
 
 
 def run_log_row(run_id: str, v: Validated, counts: MergeCounts, status: str | None = None, message: str | None = None) -> pa.Table:
-    from flows.contracts import contract
-
     row = {
         "run_id": run_id, "source_id": v.source_id, "batch_id": v.batch_id,
         "status": status or ("rejected" if v.rejected else ("loaded" if counts.loaded else "unchanged")),

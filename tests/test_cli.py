@@ -1,0 +1,58 @@
+"""The `ciw` reader commands against a published warehouse."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from flows.cli import main
+
+
+@pytest.fixture
+def use(published, monkeypatch):
+    monkeypatch.setenv("CIW_HOME", str(published))
+    return published
+
+
+def test_sql_prints_a_table(use, capsys):
+    assert main(["sql", "SELECT status, count(*) AS n FROM mart_commitment_progress GROUP BY 1 ORDER BY 1"]) == 0
+    out = capsys.readouterr().out
+    assert "status" in out and "improving" in out and "rows)" in out
+
+
+def test_sql_csv_and_json(use, capsys):
+    main(["sql", "SELECT country_iso3, country_name FROM dim_country ORDER BY 1", "--format", "csv"])
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["country_iso3"] for r in rows][:3] == ["BLZ", "CRI", "GTM"]
+    main(["sql", "SELECT count(*) AS n FROM dim_commitment", "--format", "json"])
+    assert json.loads(capsys.readouterr().out) == [{"n": 22}]
+
+
+@pytest.mark.parametrize("statement", [
+    "DELETE FROM fact_observation",
+    "INSERT INTO dim_country VALUES ('XXX', 'XX', 'x', 'x', false)",
+    "CREATE TABLE t AS SELECT 1",
+    "COPY fact_observation TO '/tmp/x.csv'",
+    "SELECT 1; DROP TABLE dim_country",
+])
+def test_sql_refuses_writes(use, capsys, statement):
+    assert main(["sql", statement]) == 2
+    assert "ciw sql:" in capsys.readouterr().err
+
+
+def test_status_reports_last_run_tables_and_freshness(use, capsys):
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "last run:" in out and "fact_observation" in out and "worldbank" in out
+    main(["status", "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
+    fresh = {r["source_id"]: r for r in report["freshness"]}
+    assert fresh["worldbank"]["rows"] > 5000 and fresh["worldbank"]["last_period"] >= "2023"
+
+
+def test_sql_without_a_warehouse_says_what_to_do(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CIW_HOME", str(tmp_path / "none"))
+    assert main(["sql", "SELECT 1"]) == 2
+    assert "ciw run" in capsys.readouterr().err
