@@ -97,6 +97,13 @@ def _print_summary(summary: dict) -> None:
     print(f"       or: duckdb -readonly {s.db_path}")
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    _prefect_env()
+    from flows import serve
+
+    return serve.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ciw", description="Commitments-indicators warehouse for Central America.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -119,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="last run, rows per table, freshness per source")
     status.add_argument("--format", choices=["text", "json"], default="text")
     status.set_defaults(func=cmd_status)
+    serve_p = sub.add_parser("serve", help="operate: local Prefect server, nightly schedule, inbox watcher")
+    from flows import serve_args
+
+    serve_args.add_arguments(serve_p)
+    serve_p.set_defaults(func=cmd_serve)
     return p
 
 

@@ -15,7 +15,7 @@ import pyarrow as pa
 from prefect import flow, get_run_logger, task
 from prefect.runtime import flow_run
 
-from flows import steps
+from flows import events, steps
 from flows.catalog import Catalog, read_catalog
 from flows.config import Settings, settings
 from flows.load import Build, publish_lock
@@ -88,7 +88,12 @@ def load_and_publish_task(
             build.abort()
             raise
     quarantined = sum(p["rows_quarantined"] for p in per_source) + sum(ref_quarantined.values())
-    return RunSummary(run_id=run_id, warehouse=str(s.db_path), tables=tables, sources=per_source, quarantined=quarantined)
+    summary = RunSummary(run_id=run_id, warehouse=str(s.db_path), tables=tables, sources=per_source, quarantined=quarantined)
+    events.emit_published(summary.to_dict())
+    for src in per_source:
+        if src["rows_quarantined"]:
+            events.emit_quarantined(run_id, src)
+    return summary
 
 
 @flow(name="ciw-nightly", log_prints=True)

@@ -6,10 +6,14 @@ ORDER BY max(finished_at) DESC, run_id DESC
 LIMIT 1;
 
 -- name: tables
-SELECT table_name, estimated_size AS rows
-FROM duckdb_tables()
-WHERE schema_name = 'main'
-ORDER BY table_name;
+SELECT 'dim_commitment' AS table_name, (SELECT count(*) FROM dim_commitment) AS rows
+UNION ALL SELECT 'dim_indicator', (SELECT count(*) FROM dim_indicator)
+UNION ALL SELECT 'dim_country', (SELECT count(*) FROM dim_country)
+UNION ALL SELECT 'bridge_commitment_indicator', (SELECT count(*) FROM bridge_commitment_indicator)
+UNION ALL SELECT 'fact_observation', (SELECT count(*) FROM fact_observation)
+UNION ALL SELECT 'quarantine', (SELECT count(*) FROM quarantine)
+UNION ALL SELECT 'run_log', (SELECT count(*) FROM run_log)
+UNION ALL SELECT 'mart_commitment_progress', (SELECT count(*) FROM mart_commitment_progress);
 
 -- name: freshness
 SELECT
