@@ -26,7 +26,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _prefect_env()
     from flows.pipeline import nightly
 
-    summary = nightly(live=args.live, only=args.source or None)
+    summary = nightly(live=args.live, only=args.source or None, full_refresh=args.full_refresh)
     _print_summary(summary)
     return 1 if any(src["status"] == "rejected" for src in summary["sources"]) else 0
 
@@ -85,6 +85,9 @@ def _print_summary(summary: dict) -> None:
     for table, n in summary["tables"].items():
         print(f"  {table:<{width}}  {n:>9,}")
     for src in summary["sources"]:
+        if src["status"] == "skipped":
+            print(f"source {src['source_id']}: skipped (input and rules unchanged since its last load; --full-refresh re-checks)")
+            continue
         print(
             f"source {src['source_id']}: {src['status']}, {src['rows_in']:,} rows in, {src['rows_null']:,} without a value, "
             f"{src['rows_loaded']:,} loaded, {src['rows_unchanged']:,} unchanged, {src['rows_quarantined']:,} quarantined"
@@ -95,6 +98,23 @@ def _print_summary(summary: dict) -> None:
     print(f"lake (Parquet): {s.lake_dir}/manifest.json")
     print('query it: ciw sql "SELECT status, count(*) FROM mart_commitment_progress GROUP BY 1"')
     print(f"       or: duckdb -readonly {s.db_path}")
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from flows.load import published_versions, rollback
+
+    s = settings()
+    if args.list:
+        for v in published_versions(s):
+            print(v)
+        return 0
+    try:
+        restored = rollback(s, args.to)
+    except ValueError as exc:
+        print(f"ciw rollback: {exc}", file=sys.stderr)
+        return 2
+    print(f"rolled back: {s.db_path} and the lake now hold publish {restored}")
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -111,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the nightly pipeline once (bundled offline snapshot unless --live)")
     run.add_argument("--live", action="store_true", help="fetch from the publishers' APIs instead of the bundled snapshot")
     run.add_argument("--source", action="append", help="only this source (repeatable)")
+    run.add_argument("--full-refresh", action="store_true", help="re-validate and reload every source even when its input is unchanged")
     run.set_defaults(func=cmd_run)
 
     ingest = sub.add_parser("ingest", help="validate and load one file of one source")
@@ -126,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="last run, rows per table, freshness per source")
     status.add_argument("--format", choices=["text", "json"], default="text")
     status.set_defaults(func=cmd_status)
+    rb = sub.add_parser("rollback", help="make the previous publish (or --to RUN_ID) current again")
+    rb.add_argument("--to", help="run id of a kept publish (see --list)")
+    rb.add_argument("--list", action="store_true", help="list the publishes that are kept")
+    rb.set_defaults(func=cmd_rollback)
+
     serve_p = sub.add_parser("serve", help="operate: local Prefect server, nightly schedule, inbox watcher")
     from flows import serve_args
 

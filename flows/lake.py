@@ -1,8 +1,10 @@
 """The Parquet lake: versioned, written whole per run, published by one atomic manifest swap.
 
-Layout: lake/versions/<run_id>/<table>/[<partition>=<v>/]*.parquet and lake/manifest.json naming
-the current version and its files. A reader that follows the manifest never sees a file of a run
-that failed half-way, because the manifest only moves after every file is written.
+Layout: lake/versions/<run_id>/<table>/[<partition>=<v>/]*.parquet, each version with its own
+manifest.json, and lake/manifest.json naming the current version, its files (with row counts,
+sizes and per-column min/max) and the history of published versions. A reader that follows the
+manifest never sees a file of a run that failed half-way: the manifest only moves after every file
+is written, and folders of runs that never published are removed by the next run.
 """
 from __future__ import annotations
 
@@ -17,9 +19,11 @@ import duckdb
 
 from flows.contracts import Contract
 
+MANIFEST = "manifest.json"
+
 
 def manifest_path(lake_dir: Path) -> Path:
-    return lake_dir / "manifest.json"
+    return lake_dir / MANIFEST
 
 
 def read_manifest(lake_dir: Path) -> dict[str, Any] | None:
@@ -33,55 +37,93 @@ def table_files(lake_dir: Path, manifest: dict[str, Any] | None, table: str) -> 
     """Absolute paths of a table's current Parquet files ([] when the lake has none)."""
     if not manifest:
         return []
-    return [str(lake_dir / f) for f in manifest["tables"].get(table, [])]
+    return [str(lake_dir / f["path"]) for f in manifest["tables"].get(table, [])]
 
 
-def write_version(con: duckdb.DuckDBPyConnection, lake_dir: Path, run_id: str, contracts: list[Contract]) -> dict[str, list[str]]:
-    """COPY every table of the build database into a new version folder; return its file list."""
+def write_version(con: duckdb.DuckDBPyConnection, lake_dir: Path, run_id: str, contracts: list[Contract]) -> dict[str, list[dict]]:
+    """COPY every table of the build database into a new version folder; return its file entries."""
     version_dir = lake_dir / "versions" / run_id
     if version_dir.exists():
         shutil.rmtree(version_dir)
     version_dir.mkdir(parents=True)
-    files: dict[str, list[str]] = {}
+    files: dict[str, list[dict]] = {}
     for c in contracts:
         target = version_dir / c.name
         order = ", ".join(f'"{k}"' for k in c.primary_key)
         query = f'SELECT * FROM "{c.name}" ORDER BY {order}'
         if c.partition_by:
             parts = ", ".join(f'"{p}"' for p in c.partition_by)
-            con.sql(
-                f"COPY ({query}) TO '{target}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY ({parts}), "
-                f"WRITE_PARTITION_COLUMNS true)"
-            )
+            options = f"PARTITION_BY ({parts}), WRITE_PARTITION_COLUMNS true, "
+            dest = target
         else:
             target.mkdir()
-            con.sql(f"COPY ({query}) TO '{target / 'data_0.parquet'}' (FORMAT parquet, COMPRESSION zstd)")
-        files[c.name] = sorted(str(p.relative_to(lake_dir)) for p in target.rglob("*.parquet"))
+            options, dest = "", target / "data_0.parquet"
+        stats = con.sql(f"COPY ({query}) TO '{dest}' (FORMAT parquet, COMPRESSION zstd, {options}RETURN_STATS)").fetchall()
+        if not stats:  # an empty table writes no file when partitioned; keep an empty one readable
+            dest = target / "data_0.parquet"
+            dest.parent.mkdir(exist_ok=True)
+            stats = con.sql(f"COPY ({query}) TO '{dest}' (FORMAT parquet, COMPRESSION zstd, RETURN_STATS)").fetchall()
+        files[c.name] = sorted((_entry(lake_dir, row) for row in stats), key=lambda e: e["path"])
     return files
 
 
-def publish_version(lake_dir: Path, run_id: str, files: dict[str, list[str]], keep: int) -> None:
+def _entry(lake_dir: Path, row: tuple) -> dict[str, Any]:
+    """File-level statistics for the manifest, so readers can prune files without opening them."""
+    filename, count, size, _footer, column_stats, _partition, _extra = row
+    cols = {k.strip('"'): v for k, v in (column_stats or {}).items()}
+    return {
+        "path": str(Path(filename).relative_to(lake_dir)),
+        "rows": int(count),
+        "bytes": int(size),
+        "min": {k: v.get("min") for k, v in cols.items() if v.get("min") is not None},
+        "max": {k: v.get("max") for k, v in cols.items() if v.get("max") is not None},
+    }
+
+
+def _write_json_atomically(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(data, indent=1) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def publish_version(lake_dir: Path, run_id: str, files: dict[str, list[dict]], keep: int) -> None:
     """Point the manifest at the new version (atomic rename), then prune old versions."""
+    previous = read_manifest(lake_dir) or {}
+    history = [v for v in previous.get("history", []) if v != run_id] + [run_id]
     manifest = {
         "version": run_id,
         "published_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "tables": files,
+        "history": history[-keep:],
     }
-    tmp = manifest_path(lake_dir).with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, manifest_path(lake_dir))
-    prune_versions(lake_dir, keep=keep, current=run_id)
+    _write_json_atomically(lake_dir / "versions" / run_id / MANIFEST, manifest)
+    _write_json_atomically(manifest_path(lake_dir), manifest)
+    prune_versions(lake_dir)
 
 
-def prune_versions(lake_dir: Path, *, keep: int, current: str | None) -> None:
-    """Drop all but the newest `keep` versions; folders of interrupted runs go too."""
+def restore_version(lake_dir: Path, run_id: str) -> None:
+    """Make an earlier published version current again (rollback)."""
+    saved = lake_dir / "versions" / run_id / MANIFEST
+    if not saved.exists():
+        raise FileNotFoundError(f"lake version {run_id} is no longer kept")
+    manifest = json.loads(saved.read_text(encoding="utf-8"))
+    current = read_manifest(lake_dir) or {}
+    manifest["history"] = [v for v in current.get("history", []) if v <= run_id]
+    manifest["restored_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    _write_json_atomically(manifest_path(lake_dir), manifest)
+    prune_versions(lake_dir)
+
+
+def prune_versions(lake_dir: Path) -> None:
+    """Keep only the versions in the manifest's history; folders of interrupted runs go too."""
     versions = lake_dir / "versions"
-    if not versions.exists():
+    manifest = read_manifest(lake_dir)
+    if not versions.exists() or manifest is None:
         return
-    names = sorted(p.name for p in versions.iterdir() if p.is_dir())
-    survivors = set(names[-keep:]) | ({current} if current else set())
-    for name in names:
-        if name not in survivors:
-            shutil.rmtree(versions / name, ignore_errors=True)
+    keep = set(manifest.get("history", [])) | {manifest["version"]}
+    for folder in versions.iterdir():
+        if folder.is_dir() and folder.name not in keep:
+            shutil.rmtree(folder, ignore_errors=True)

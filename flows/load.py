@@ -91,8 +91,14 @@ class Build:
             self.con.sql(c.create_sql())
             files = lake.table_files(s.lake_dir, manifest, name)
             if files:
-                cols = ", ".join(f'"{n}"' for n in c.column_names)
-                self.con.sql(f'INSERT INTO "{name}" SELECT {cols} FROM read_parquet($files, hive_partitioning=false)', params={"files": files})
+                # Columns the contract gained since the files were written come back null;
+                # columns it dropped are left behind.
+                have = {r[0] for r in self.con.sql("DESCRIBE SELECT * FROM read_parquet($f, hive_partitioning=false)", params={"f": files}).fetchall()}
+                cols = ", ".join(f'"{n}"' for n in c.column_names if n in have)
+                self.con.sql(
+                    f'INSERT INTO "{name}" ({cols}) SELECT {cols} FROM read_parquet($files, hive_partitioning=false)',
+                    params={"files": files},
+                )
 
     # --- writes -------------------------------------------------------------------------------
     def replace_rows(self, table: str, rows: pa.Table, where: str = "true", params: dict | None = None) -> None:
@@ -151,11 +157,13 @@ class Build:
                 self.con.sql(stmt)
         self._check()
         counts = self.row_counts()
+        pause_point("write_lake")
         files = lake.write_version(self.con, self.s.lake_dir, self.run_id, [self.contracts[t] for t in TABLES])
         self.con.sql("CHECKPOINT")
         self.con.close()
+        pause_point("before_swap")
         lake.publish_version(self.s.lake_dir, self.run_id, files, keep=self.s.versions_kept)
-        _swap_into_place(self.path, self.s)
+        _swap_into_place(self.path, self.s, self.run_id)
         return counts
 
     def abort(self) -> None:
@@ -173,30 +181,78 @@ class Build:
         self.con.sql("SELECT count(*) FROM mart_commitment_progress").fetchall()
 
 
-def _swap_into_place(new_file: Path, s: Settings) -> None:
-    """Keep the previous published file as a version, then rename the new one over it."""
-    versions = s.warehouse_dir / "versions"
+def _versions_dir(s: Settings) -> Path:
+    return s.warehouse_dir / "versions"
+
+
+def _swap_into_place(new_file: Path, s: Settings, run_id: str) -> None:
+    """Rename the new file over the published one; keep a hard link to it as a version."""
+    versions = _versions_dir(s)
     versions.mkdir(exist_ok=True)
-    if s.db_path.exists():
-        previous = versions / f"ciw-{_published_version(s)}.duckdb"
-        if not previous.exists():
-            os.link(s.db_path, previous)
     with open(new_file, "rb") as fh:
         os.fsync(fh.fileno())
+    kept = versions / f"ciw-{run_id}.duckdb"
+    kept.unlink(missing_ok=True)
+    os.link(new_file, kept)
     os.replace(new_file, s.db_path)
-    (s.warehouse_dir / "PUBLISHED_VERSION").write_text(new_file.stem + "\n", encoding="utf-8")
-    kept = sorted(versions.glob("ciw-*.duckdb"))
-    for old in kept[: max(0, len(kept) - s.versions_kept)]:
-        old.unlink(missing_ok=True)
+    _prune_db_versions(s)
 
 
-def _published_version(s: Settings) -> str:
-    marker = s.warehouse_dir / "PUBLISHED_VERSION"
-    return marker.read_text(encoding="utf-8").strip() if marker.exists() else "initial"
+def _prune_db_versions(s: Settings) -> None:
+    """Keep the DuckDB versions the lake keeps, so every kept version can be rolled back to."""
+    manifest = lake.read_manifest(s.lake_dir) or {}
+    keep = set(manifest.get("history", []))
+    for f in _versions_dir(s).glob("ciw-*.duckdb"):
+        if f.stem.removeprefix("ciw-") not in keep:
+            f.unlink(missing_ok=True)
+
+
+def published_versions(s: Settings) -> list[str]:
+    """Run ids of the publishes that can be queried or rolled back to, oldest first."""
+    manifest = lake.read_manifest(s.lake_dir) or {}
+    return [v for v in manifest.get("history", []) if (_versions_dir(s) / f"ciw-{v}.duckdb").exists()]
+
+
+def version_path(s: Settings, run_id: str) -> Path:
+    return _versions_dir(s) / f"ciw-{run_id}.duckdb"
+
+
+def rollback(s: Settings, to: str | None = None) -> str:
+    """Make the previous (or a named) publish current again, both DuckDB file and lake."""
+    with publish_lock(s):
+        versions = published_versions(s)
+        current = (lake.read_manifest(s.lake_dir) or {}).get("version")
+        if to is None:
+            older = [v for v in versions if current is None or v < current]
+            if not older:
+                raise ValueError("no earlier publish is kept to roll back to")
+            to = older[-1]
+        elif to not in versions:
+            raise ValueError(f"publish {to} is not kept; kept: {', '.join(versions) or 'none'}")
+        tmp = s.warehouse_dir / f".rollback-{to}.duckdb"
+        tmp.unlink(missing_ok=True)
+        os.link(version_path(s, to), tmp)
+        lake.restore_version(s.lake_dir, to)
+        os.replace(tmp, s.db_path)
+        _prune_db_versions(s)
+        return to
+
+
+def pause_point(name: str) -> None:
+    """Fault-injection hook for the crash tests: with CIW_PAUSE_AT=<name> the run announces that it
+    reached <name> (a marker file) and waits there, so a test can SIGKILL it at that exact point."""
+    if os.environ.get("CIW_PAUSE_AT") != name:
+        return
+    marker = Path(os.environ.get("CIW_PAUSE_MARKER", "/tmp/ciw-paused"))
+    marker.write_text(name, encoding="utf-8")
+    time.sleep(float(os.environ.get("CIW_PAUSE_SECONDS", "60")))
 
 
 def _clean_work_dir(s: Settings) -> None:
-    """Remove build files of runs that died (the publish lock is held, so none is live)."""
+    """Remove what runs that died left behind (the publish lock is held, so none is live)."""
+    lake.prune_versions(s.lake_dir)
+    for p in s.warehouse_dir.glob(".rollback-*.duckdb"):
+        p.unlink(missing_ok=True)
     for p in s.work_dir.iterdir():
         if p.is_dir():
             shutil.rmtree(p, ignore_errors=True)

@@ -20,7 +20,7 @@ from flows import commitments as commitments_mod
 from flows.catalog import Catalog
 from flows.config import Settings
 from flows.contracts import conform, contract
-from flows.load import Build, MergeCounts
+from flows.load import Build, MergeCounts, pause_point
 from flows.registry import Source, sources
 from flows.sources.http import SourceError
 from flows.validate import BatchRejected, default_params, gx_validate, load_suite, quarantine_split
@@ -62,6 +62,8 @@ class Validated:
     rejected: str | None = None
     rule_counts: dict[str, int] = field(default_factory=dict)
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    rules_hash: str | None = None
+    skipped: bool = False
 
 
 def utcnow() -> datetime:
@@ -79,8 +81,49 @@ def batch_id_for(source_id: str, files: list[Path]) -> str:
     return f"{source_id}-{h.hexdigest()[:16]}"
 
 
+def rules_fingerprint(s: Settings, source: Source) -> str:
+    """What a batch was checked against: a change here re-validates input that has not changed."""
+    files = [
+        s.expectations_dir / f"{source.target_table}.json",
+        s.sql_dir / "rules.yaml",
+        s.sql_dir / "staging" / f"{source.source_id}.sql",
+        s.catalog_dir / "indicators.csv",
+        s.catalog_dir / "countries.csv",
+    ]
+    return batch_id_for("rules", files).removeprefix("rules-")
+
+
+def previous_loads(s: Settings) -> dict[str, tuple[str, str | None]]:
+    """Per source, the batch id and rules fingerprint of its last successful load (from the lake)."""
+    from flows import lake
+
+    files = lake.table_files(s.lake_dir, lake.read_manifest(s.lake_dir), "run_log")
+    if not files:
+        return {}
+    con = duckdb.connect()
+    have = {r[0] for r in con.sql("DESCRIBE SELECT * FROM read_parquet($f)", params={"f": files}).fetchall()}
+    rules = "rules_hash" if "rules_hash" in have else "NULL"
+    rows = con.sql(
+        f"SELECT source_id, arg_max(batch_id, finished_at), arg_max({rules}, finished_at) FROM read_parquet($f) "
+        "WHERE status IN ('loaded', 'unchanged', 'skipped') GROUP BY source_id",
+        params={"f": files},
+    ).fetchall()
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def skipped(source: Source, extracted: Extracted, rules_hash: str) -> Validated:
+    """A batch whose input and rules match the last successful load: nothing to do."""
+    empty = contract(source.target_table).arrow_schema().empty_table()
+    return Validated(
+        source_id=source.source_id, target_table=source.target_table, batch_id=extracted.batch_id,
+        retrieved_at=extracted.retrieved_at, rows_in=0, rows_null=0, good=empty,
+        quarantine=contract("quarantine").arrow_schema().empty_table(), rules_hash=rules_hash, skipped=True,
+    )
+
+
 # --- extract --------------------------------------------------------------------------------------
 def extract(s: Settings, source: Source, *, live: bool, run_id: str) -> Extracted:
+    pause_point("extract")
     if live:
         dest = s.raw_dir / source.source_id / run_id
         dest.mkdir(parents=True, exist_ok=True)
@@ -242,7 +285,7 @@ def _file_time(path: Path) -> datetime:
 
 # --- load -----------------------------------------------------------------------------------------
 def load_batch(build: Build, v: Validated) -> MergeCounts:
-    if v.rejected:
+    if v.rejected or v.skipped:
         return MergeCounts(0, 0, 0)
     counts = build.merge_observations(v.good)
     if v.seen_indicators is not None:
@@ -255,7 +298,8 @@ def load_batch(build: Build, v: Validated) -> MergeCounts:
 def run_log_row(run_id: str, v: Validated, counts: MergeCounts, status: str | None = None, message: str | None = None) -> pa.Table:
     row = {
         "run_id": run_id, "source_id": v.source_id, "batch_id": v.batch_id,
-        "status": status or ("rejected" if v.rejected else ("loaded" if counts.loaded else "unchanged")),
+        "status": status or ("rejected" if v.rejected else "skipped" if v.skipped else "loaded" if counts.loaded else "unchanged"),
+        "rules_hash": v.rules_hash,
         "started_at": v.started_at.replace(tzinfo=None), "finished_at": utcnow(),
         "rows_in": v.rows_in, "rows_null": v.rows_null, "rows_loaded": counts.loaded,
         "rows_unchanged": counts.unchanged, "rows_quarantined": v.quarantine.num_rows,
