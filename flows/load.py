@@ -83,6 +83,7 @@ class Build:
         s.work_dir.mkdir(parents=True, exist_ok=True)
         _clean_work_dir(s)
         self.path = s.work_dir / f"{run_id}.duckdb"
+        self.timings: dict[str, float] = {}
         self.con = duckdb.connect(str(self.path), config={"storage_compatibility_version": s.storage_version})
         self.contracts: dict[str, Contract] = contracts()
         manifest = lake.read_manifest(s.lake_dir)
@@ -150,6 +151,7 @@ class Build:
 
     def finish(self) -> dict[str, int]:
         """Build marts, check, write the lake version, swap the file in. Returns rows per table."""
+        t0 = time.perf_counter()
         for path in sorted((self.s.sql_dir / "marts").glob("*.sql")):
             self.con.sql(path.read_text(encoding="utf-8"))
         for c in self.contracts.values():
@@ -157,13 +159,17 @@ class Build:
                 self.con.sql(stmt)
         self._check()
         counts = self.row_counts()
+        t1 = time.perf_counter()
         pause_point("write_lake")
         files = lake.write_version(self.con, self.s.lake_dir, self.run_id, [self.contracts[t] for t in TABLES])
         self.con.sql("CHECKPOINT")
         self.con.close()
+        t2 = time.perf_counter()
         pause_point("before_swap")
         lake.publish_version(self.s.lake_dir, self.run_id, files, keep=self.s.versions_kept)
         _swap_into_place(self.path, self.s, self.run_id)
+        t3 = time.perf_counter()
+        self.timings = {"marts_and_checks": t1 - t0, "write_lake_and_file": t2 - t1, "publish_swap": t3 - t2}
         return counts
 
     def abort(self) -> None:

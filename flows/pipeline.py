@@ -30,6 +30,7 @@ class RunSummary:
     tables: dict[str, int]
     sources: list[dict] = field(default_factory=list)
     quarantined: int = 0
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per publish stage
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,7 +100,10 @@ def load_and_publish_task(
             build.abort()
             raise
     quarantined = sum(p["rows_quarantined"] for p in per_source) + sum(ref_quarantined.values())
-    summary = RunSummary(run_id=run_id, warehouse=str(s.db_path), tables=tables, sources=per_source, quarantined=quarantined)
+    summary = RunSummary(
+        run_id=run_id, warehouse=str(s.db_path), tables=tables, sources=per_source, quarantined=quarantined,
+        timings={k: round(v, 4) for k, v in build.timings.items()},
+    )
     events.emit_published(summary.to_dict())
     for src in per_source:
         if src["rows_quarantined"]:
