@@ -40,10 +40,14 @@ def test_lake_manifest_names_parquet_files_that_hold_the_same_rows(published):
     manifest = json.loads((published / "lake" / "manifest.json").read_text())
     con = ro(published)
     for table in TABLES:
-        files = [str(published / "lake" / f) for f in manifest["tables"][table]]
+        entries = manifest["tables"][table]
+        files = [str(published / "lake" / e["path"]) for e in entries]
         assert files, table
         n = duckdb.sql("SELECT count(*) FROM read_parquet($f, hive_partitioning=false)", params={"f": files}).fetchall()[0][0]
-        assert n == one(con, f"SELECT count(*) FROM {table}"), table
+        assert n == one(con, f"SELECT count(*) FROM {table}") == sum(e["rows"] for e in entries), table
+    facts = manifest["tables"]["fact_observation"]
+    assert all(e["path"].endswith(".parquet") and "source_id=" in e["path"] for e in facts)
+    assert min(e["min"]["year"] for e in facts) >= "2000"
 
 
 def test_every_commitment_is_linked_or_says_why_not(published):
@@ -114,10 +118,35 @@ def test_second_run_on_same_inputs_changes_nothing(prefect_server, ciw_home):
 
     first = nightly()
     digests = _table_digests(ciw_home)
-    second = nightly()
+    second = nightly()  # same input bytes and rules: the source is skipped
     assert _table_digests(ciw_home) == digests
-    wb = [s for s in second["sources"] if s["source_id"] == "worldbank"][0]
-    assert wb["rows_loaded"] == 0 and wb["rows_unchanged"] == first["sources"][0]["rows_loaded"]
+    third = nightly(full_refresh=True)  # re-validated and re-merged: still nothing changes
+    assert _table_digests(ciw_home) == digests
+    [wb2], [wb3] = second["sources"], third["sources"]
+    assert wb2["status"] == "skipped"
+    assert wb3["rows_loaded"] == 0 and wb3["rows_unchanged"] == first["sources"][0]["rows_loaded"]
     con = ro(ciw_home)
-    assert one(con, "SELECT count(DISTINCT run_id) FROM run_log") == 2
-    assert one(con, "SELECT status FROM run_log WHERE run_id = $r AND source_id = 'worldbank'", r=second["run_id"]) == "unchanged"
+    assert one(con, "SELECT count(DISTINCT run_id) FROM run_log") == 3
+    statuses = [r[0] for r in con.sql("SELECT status FROM run_log ORDER BY finished_at").fetchall()]
+    assert statuses == ["loaded", "skipped", "unchanged"]
+
+
+@pytest.mark.slow
+def test_changed_rules_revalidate_unchanged_input(prefect_server, ciw_home):
+    """A fixed catalog range must reach rows quarantined under the old one, without --full-refresh."""
+    from flows.config import settings
+    from flows.pipeline import nightly
+
+    nightly()
+    catalog = settings().catalog_dir / "indicators.csv"
+    original = catalog.read_text()
+    # a stricter plausible range for the homicide rate: some published rates now break it
+    catalog.write_text(original.replace("lower,0,500,0.5,abs,violence_youth", "lower,0,20,0.5,abs,violence_youth"))
+    try:
+        summary = nightly()
+    finally:
+        catalog.write_text(original)
+    [wb] = summary["sources"]
+    assert wb["status"] == "ok" and wb["rows_quarantined"] > 0
+    con = ro(ciw_home)
+    assert one(con, "SELECT count(*) FROM quarantine WHERE rule_id = 'value_not_above_unit_maximum'") == wb["rows_quarantined"]
