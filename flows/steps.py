@@ -189,7 +189,7 @@ def validate_source_batch(s: Settings, source: Source, extracted: Extracted, cat
         (s.sql_dir / "staging" / f"{source.source_id}.sql").read_text(encoding="utf-8"),
         params={"source_id": source.source_id, "batch_id": extracted.batch_id, "retrieved_at": extracted.retrieved_at},
     ).to_arrow_table()
-    rows_null = con.sql("SELECT count(*) FROM parsed WHERE value IS NULL").fetchall()[0][0]
+    rows_null = con.sql("SELECT count(*) FROM parsed WHERE value IS NULL AND value_text IS NULL").fetchall()[0][0]
     seen = con.sql("SELECT DISTINCT indicator_id, indicator_name, $sid AS source_id FROM parsed WHERE indicator_id IS NOT NULL", params={"sid": source.source_id}).to_arrow_table()
     last_updated = con.sql("SELECT max(lastupdated) FROM parsed").fetchall()[0][0]
     params = {**default_params(), "known_countries": catalog.country_codes}

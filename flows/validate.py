@@ -110,9 +110,10 @@ def _row_rule_sql(rule: Rule, params: dict[str, Any]) -> tuple[str, dict[str, An
             names[key] = _ident(kw[key])
             names[f"{key}_name"] = kw[key].replace("'", "''")
     names.setdefault("column", names.get("column_A", "NULL"))
-    if rule.meta.get("column"):
-        names["column"] = _ident(rule.meta["column"])
-    names["column_name"] = (rule.column or "").replace("'", "''")
+    # `report` is the column whose value a quarantine row shows (meta.column, else the checked one)
+    names["report"] = _ident(rule.meta["column"]) if rule.meta.get("column") else names["column"]
+    names["report_name"] = (rule.meta.get("column") or kw.get("column") or kw.get("column_A") or "").replace("'", "''")
+    names["column_name"] = (kw.get("column") or kw.get("column_A") or rule.column or "").replace("'", "''")
     from_clause = "batch"
     if "window" in t:  # compound uniqueness: needs per-key counts first
         cols = kw.get("column_list") or [kw["column"]]

@@ -187,7 +187,7 @@ def test_three_pages_are_followed_and_parsed(api, tmp_path, con) -> None:
     assert row == {
         "indicator_id": VC, "indicator_name": "Intentional homicides (per 100,000 people)",
         "country_iso3": "SLV", "country_wb_id": "SV", "country_name": "El Salvador",
-        "period": "2022", "value": 7.89768799960639, "unit": "", "obs_status": "", "decimal": 1,
+        "period": "2022", "value": 7.89768799960639, "value_text": "7.89768799960639", "unit": "", "obs_status": "", "decimal": 1,
         "source_database": "2", "lastupdated": date(2026, 7, 1), "source_file": f"{VC}.p1.json",
         "source_row": 2}
 
@@ -407,13 +407,15 @@ def test_parse_names_the_file_with_a_bad_envelope(tmp_path, con, body, rule, mes
     assert err.value.rule == rule and err.value.file == str(bad) and str(bad) in str(err.value)
 
 
-def test_parse_names_file_and_row_of_a_bad_value(tmp_path, con) -> None:
+def test_non_numeric_values_pass_through_with_their_text_for_the_validator(tmp_path, con) -> None:
+    """A value that is not a number is not silently nulled: its text is kept, so the validator
+    quarantines the row naming what the page said (rule value_is_number)."""
     path = tmp_path / "X.p1.json"
     path.write_bytes(_rows_page([_row(1.5), _row(None), _row("n/a"), _row(True)]))
-    with pytest.raises(SourceError, match="value is not a finite number") as err:
-        wb.parse_files(con, [path])
-    assert (err.value.rule, err.value.file, err.value.row) == ("bad_row", str(path), 3)
-    assert "2 bad row(s)" in str(err.value)
+    t = wb.parse_files(con, [path])
+    assert t.column("value").to_pylist() == [1.5, None, None, None]
+    assert t.column("value_text").to_pylist() == ["1.5", None, "n/a", "true"]
+    assert t.column("source_row").to_pylist() == [1, 2, 3, 4]
 
 
 def test_parse_names_a_file_that_is_not_json_inside(tmp_path, con) -> None:
@@ -446,7 +448,7 @@ def test_output_columns_exactly() -> None:
         ("indicator_id", pa.string()), ("indicator_name", pa.string()),
         ("country_iso3", pa.string()), ("country_wb_id", pa.string()),
         ("country_name", pa.string()), ("period", pa.string()), ("value", pa.float64()),
-        ("unit", pa.string()), ("obs_status", pa.string()), ("decimal", pa.int32()),
+        ("value_text", pa.string()), ("unit", pa.string()), ("obs_status", pa.string()), ("decimal", pa.int32()),
         ("source_database", pa.string()), ("lastupdated", pa.date32()),
         ("source_file", pa.string()), ("source_row", pa.int64())]
 

@@ -61,6 +61,7 @@ OUTPUT_SCHEMA = pa.schema([
     pa.field("country_name", pa.string()),
     pa.field("period", pa.string()),
     pa.field("value", pa.float64()),
+    pa.field("value_text", pa.string()),
     pa.field("unit", pa.string()),
     pa.field("obs_status", pa.string()),
     pa.field("decimal", pa.int32()),
@@ -394,18 +395,13 @@ SELECT
     r.date AS period,
     CASE WHEN isfinite(try_cast(r.value ->> '$' AS DOUBLE))
          THEN try_cast(r.value ->> '$' AS DOUBLE) END AS value,
+    -- the value as published, so a non-numeric one can be quarantined with what it said
+    CASE WHEN r.value IS NOT NULL AND json_type(r.value) <> 'NULL' THEN r.value ->> '$' END AS value_text,
     r.unit AS unit,
     r.obs_status AS obs_status,
     try_cast(r.decimal ->> '$' AS INTEGER) AS decimal,
     file_idx::INTEGER AS file_idx,
-    source_row::BIGINT AS source_row,
-    CASE
-        WHEN r.indicator.id IS NULL THEN 'row has no indicator.id (not a data row)'
-        WHEN r.country.id IS NULL THEN 'row has no country.id'
-        WHEN r.date IS NULL THEN 'row has no date'
-        WHEN r.value IS NOT NULL AND NOT coalesce(isfinite(try_cast(r.value ->> '$' AS DOUBLE)), false)
-            THEN 'value is not a finite number: ' || left(r.value::VARCHAR, 60)
-    END AS problem
+    source_row::BIGINT AS source_row
 FROM r
 """
 
@@ -415,8 +411,10 @@ def parse_files(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> pa.Table:
 
     Envelopes are checked file by file from their head only; the rows of all files are read in
     one DuckDB query (designed for ~10k pages / 10M rows). `value` stays null where the API says
-    null; `country_iso3` is null where the API gives "". A bad envelope or a bad row raises
-    SourceError naming the file (and row).
+    null, and `value_text` keeps what the page said (a number's digits, or a string such as "1,234"
+    that is not a number); `country_iso3` is null where the API gives "". Rows missing fields or
+    with non-numeric values come through for the validator to quarantine; a bad envelope or an
+    unreadable file raises SourceError naming the file.
     """
     paths = [Path(p) for p in paths]
     if len({str(p) for p in paths}) != len(paths):
@@ -434,13 +432,6 @@ def parse_files(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> pa.Table:
     except duckdb.Error as exc:
         raise _locate_unreadable(path_strs, exc) from exc
     file_idx = raw.column("file_idx")
-    problems = raw.column("problem")
-    if problems.null_count != len(problems):
-        first = pc.indices_nonzero(pc.is_valid(problems))
-        i = first[0].as_py()
-        raise SourceError(f"{problems[i].as_py()}; {len(first)} bad row(s) in all",
-                          source=SOURCE_ID, rule="bad_row", file=path_strs[file_idx[i].as_py()],
-                          row=raw.column("source_row")[i].as_py())
 
     def per_file(values: list, type_: pa.DataType) -> pa.ChunkedArray:
         return pc.take(pa.array(values, type_), file_idx)

@@ -9,6 +9,7 @@ SELECT
     nullif(trim(p.period), '') AS period,
     TRY_CAST(substr(p.period, 1, 4) AS INTEGER) AS year,
     p.value,
+    p.value_text,
     CAST($source_id AS VARCHAR) AS source_id,
     CAST($batch_id AS VARCHAR) AS batch_id,
     coalesce(r.retrieved_at, CAST($retrieved_at AS TIMESTAMP)) AS retrieved_at,
@@ -20,4 +21,4 @@ SELECT
 FROM parsed AS p
 LEFT JOIN catalog_indicators AS i ON i.indicator_id = p.indicator_id
 LEFT JOIN retrievals AS r ON r.source_file = p.source_file
-WHERE p.value IS NOT NULL
+WHERE p.value IS NOT NULL OR p.value_text IS NOT NULL  -- a non-numeric value is kept, to be quarantined
