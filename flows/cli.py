@@ -90,7 +90,8 @@ def _print_summary(summary: dict) -> None:
             continue
         print(
             f"source {src['source_id']}: {src['status']}, {src['rows_in']:,} rows in, {src['rows_null']:,} without a value, "
-            f"{src['rows_loaded']:,} loaded, {src['rows_unchanged']:,} unchanged, {src['rows_quarantined']:,} quarantined"
+            f"{src['rows_loaded']:,} loaded ({src.get('rows_revised', 0):,} revised, {src.get('revisions_flagged', 0):,} flagged for review), "
+            f"{src['rows_unchanged']:,} unchanged, {src['rows_quarantined']:,} quarantined"
         )
         if src.get("message"):
             print(f"  {src['message']}")

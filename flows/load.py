@@ -31,6 +31,7 @@ TABLES = [
     "dim_commitment",
     "bridge_commitment_indicator",
     "fact_observation",
+    "fact_observation_history",
     "quarantine",
     "run_log",
 ]
@@ -39,8 +40,9 @@ TABLES = [
 @dataclass(frozen=True)
 class MergeCounts:
     inserted: int
-    changed: int
+    changed: int  # revised: the old values went to fact_observation_history
     unchanged: int
+    flagged: int = 0  # revisions larger than the review share
 
     @property
     def loaded(self) -> int:
@@ -127,8 +129,11 @@ class Build:
             self.con.sql(_sql(self.s, "load/stage_observations.sql"))
             counts = self.con.sql(
                 "SELECT count(*) FILTER (WHERE change_kind = 'inserted'), count(*) FILTER (WHERE change_kind = 'changed'), "
-                "count(*) FILTER (WHERE change_kind = 'unchanged') FROM _merge"
+                "count(*) FILTER (WHERE change_kind = 'unchanged'), "
+                "count(*) FILTER (WHERE change_kind = 'changed' AND coalesce(change_share > $share, true)) FROM _merge",
+                params={"share": self.s.revision_review_share},
             ).fetchall()[0]
+            self.con.sql(_sql(self.s, "load/keep_revised_values.sql"), params={"review_share": self.s.revision_review_share})
             self.con.sql(_sql(self.s, "load/merge_observations.sql"))
             self.con.sql("DROP TABLE _merge")
         finally:

@@ -60,14 +60,15 @@ def extract_task(s: Settings, source_id: str, live: bool, run_id: str) -> steps.
 
 @task(name="validate")
 def validate_task(
-    s: Settings, extracted: steps.Extracted, catalog: Catalog, previous: tuple[str, str | None] | None = None
+    s: Settings, extracted: steps.Extracted, catalog: Catalog, previous: steps.PreviousLoad | None = None,
+    full_refresh: bool = False,
 ) -> steps.Validated:
     """Validate a batch, unless its input and rules are those of the source's last good load."""
     source = get_source(extracted.source_id)
     rules_hash = steps.rules_fingerprint(s, source)
-    if previous == (extracted.batch_id, rules_hash):
+    if not full_refresh and previous is not None and (previous.batch_id, previous.rules_hash) == (extracted.batch_id, rules_hash):
         return steps.skipped(source, extracted, rules_hash)
-    v = steps.validate_source_batch(s, source, extracted, catalog)
+    v = steps.validate_source_batch(s, source, extracted, catalog, previous)
     v.rules_hash = rules_hash
     return v
 
@@ -91,7 +92,8 @@ def load_and_publish_task(
                     "source_id": v.source_id, "batch_id": v.batch_id,
                     "status": "rejected" if v.rejected else "skipped" if v.skipped else "ok",
                     "rows_in": v.rows_in, "rows_null": v.rows_null, "rows_loaded": counts.loaded,
-                    "rows_unchanged": counts.unchanged, "rows_quarantined": v.quarantine.num_rows, "message": v.rejected,
+                    "rows_unchanged": counts.unchanged, "rows_revised": counts.changed, "revisions_flagged": counts.flagged,
+                    "rows_quarantined": v.quarantine.num_rows, "message": v.rejected,
                 })
                 if v.rejected:
                     logger.error(v.rejected)
@@ -122,10 +124,10 @@ def nightly(live: bool = False, only: list[str] | None = None, full_refresh: boo
     run_id = new_run_id()
     commitments = extract_commitments_task(s)
     catalog = read_catalog_task(s)
-    previous = {} if full_refresh else steps.previous_loads(s)
+    previous = steps.previous_loads(s)
     names = only or sorted(sources())
     extracted = [extract_task.submit(s, n, live, run_id) for n in names]
-    validated = [validate_task(s, e.result(), catalog, previous.get(n)) for n, e in zip(names, extracted)]
+    validated = [validate_task(s, e.result(), catalog, previous.get(n), full_refresh) for n, e in zip(names, extracted)]
     return load_and_publish_task(s, run_id, catalog, commitments, validated).to_dict()
 
 

@@ -9,7 +9,7 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -93,22 +93,60 @@ def rules_fingerprint(s: Settings, source: Source) -> str:
     return batch_id_for("rules", files).removeprefix("rules-")
 
 
-def previous_loads(s: Settings) -> dict[str, tuple[str, str | None]]:
-    """Per source, the batch id and rules fingerprint of its last successful load (from the lake)."""
+@dataclass(frozen=True)
+class PreviousLoad:
+    """What the source's last successful load looked like, for skipping and for batch gates."""
+
+    batch_id: str
+    rules_hash: str | None
+    rows: int  # observations with a value in that load's input
+    series: tuple[str, ...]  # indicators the source has in the warehouse
+
+
+def previous_loads(s: Settings) -> dict[str, PreviousLoad]:
+    """Per source, its last successful load (read from the lake, the system of record)."""
     from flows import lake
 
-    files = lake.table_files(s.lake_dir, lake.read_manifest(s.lake_dir), "run_log")
-    if not files:
+    manifest = lake.read_manifest(s.lake_dir)
+    log_files = lake.table_files(s.lake_dir, manifest, "run_log")
+    if not log_files:
         return {}
     con = duckdb.connect()
-    have = {r[0] for r in con.sql("DESCRIBE SELECT * FROM read_parquet($f)", params={"f": files}).fetchall()}
+    have = {r[0] for r in con.sql("DESCRIBE SELECT * FROM read_parquet($f)", params={"f": log_files}).fetchall()}
     rules = "rules_hash" if "rules_hash" in have else "NULL"
     rows = con.sql(
-        f"SELECT source_id, arg_max(batch_id, finished_at), arg_max({rules}, finished_at) FROM read_parquet($f) "
-        "WHERE status IN ('loaded', 'unchanged', 'skipped') GROUP BY source_id",
-        params={"f": files},
+        f"SELECT source_id, arg_max(batch_id, finished_at), arg_max({rules}, finished_at), "
+        "arg_max(rows_in - rows_null, finished_at) FILTER (WHERE status <> 'skipped') "
+        "FROM read_parquet($f) WHERE status IN ('loaded', 'unchanged', 'skipped') GROUP BY source_id",
+        params={"f": log_files},
     ).fetchall()
-    return {r[0]: (r[1], r[2]) for r in rows}
+    fact_files = lake.table_files(s.lake_dir, manifest, "fact_observation")
+    series: dict[str, tuple[str, ...]] = {}
+    if fact_files:
+        for source_id, ids in con.sql(
+            "SELECT source_id, list(DISTINCT indicator_id ORDER BY indicator_id) FROM read_parquet($f) GROUP BY 1",
+            params={"f": fact_files},
+        ).fetchall():
+            series[source_id] = tuple(ids)
+    return {r[0]: PreviousLoad(r[1], r[2], int(r[3] or 0), series.get(r[0], ())) for r in rows}
+
+
+def gate_params(extracted: Extracted, previous: PreviousLoad | None) -> dict[str, Any]:
+    """Parameters of the batch gates: only whole-source batches are compared with the last load;
+    a single file (ciw ingest, the inbox) is partial by nature."""
+    from flows.validate import gate_setting
+
+    params = default_params()
+    if extracted.mode not in ("snapshot", "live"):
+        return params
+    suite = load_suite("fact_observation")
+    max_age = gate_setting(suite, "source_not_stale", "max_age_days", 400)
+    params["oldest_acceptable_update"] = (extracted.retrieved_at - timedelta(days=max_age)).date()
+    if previous is not None:
+        share = gate_setting(suite, "row_count_not_collapsed", "max_drop_share", 0.5)
+        params["min_rows_vs_previous"] = int(previous.rows * (1 - share))
+        params["previous_series"] = list(previous.series)
+    return params
 
 
 def skipped(source: Source, extracted: Extracted, rules_hash: str) -> Validated:
@@ -169,7 +207,9 @@ def _validate_table(
     return good, quarantine, counts
 
 
-def validate_source_batch(s: Settings, source: Source, extracted: Extracted, catalog: Catalog) -> Validated:
+def validate_source_batch(
+    s: Settings, source: Source, extracted: Extracted, catalog: Catalog, previous: PreviousLoad | None = None
+) -> Validated:
     """Parse the source's files, stage them to the fact contract, and split good from bad rows."""
     con = duckdb.connect()
     started = datetime.now(timezone.utc)
@@ -192,7 +232,7 @@ def validate_source_batch(s: Settings, source: Source, extracted: Extracted, cat
     rows_null = con.sql("SELECT count(*) FROM parsed WHERE value IS NULL AND value_text IS NULL").fetchall()[0][0]
     seen = con.sql("SELECT DISTINCT indicator_id, indicator_name, $sid AS source_id FROM parsed WHERE indicator_id IS NOT NULL", params={"sid": source.source_id}).to_arrow_table()
     last_updated = con.sql("SELECT max(lastupdated) FROM parsed").fetchall()[0][0]
-    params = {**default_params(), "known_countries": catalog.country_codes}
+    params = {**gate_params(extracted, previous), "known_countries": catalog.country_codes}
     files = ", ".join(p.name for p in extracted.files[:3]) + (" ..." if len(extracted.files) > 3 else "")
     base = dict(
         source_id=source.source_id, target_table=source.target_table, batch_id=extracted.batch_id,
@@ -303,6 +343,7 @@ def run_log_row(run_id: str, v: Validated, counts: MergeCounts, status: str | No
         "started_at": v.started_at.replace(tzinfo=None), "finished_at": utcnow(),
         "rows_in": v.rows_in, "rows_null": v.rows_null, "rows_loaded": counts.loaded,
         "rows_unchanged": counts.unchanged, "rows_quarantined": v.quarantine.num_rows,
+        "rows_revised": counts.changed, "revisions_flagged": counts.flagged,
         "source_last_updated": v.source_last_updated, "message": message or v.rejected,
     }
     return pa.Table.from_pylist([row], schema=contract("run_log").arrow_schema())

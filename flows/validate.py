@@ -157,6 +157,23 @@ def _check_batch_rules(suite: Suite, con: duckdb.DuckDBPyConnection, params: dic
             missing, extra = want - set(columns), set(columns) - want
             if missing or (kw.get("exact_match", True) and extra):
                 raise BatchRejected(source, file, rule.rule_id, f"{reason}: missing {sorted(missing)}, unexpected {sorted(extra)}")
+        elif rule.type == "expect_column_distinct_values_to_contain_set":
+            wanted = kw.get("value_set") or []
+            con.register("_wanted", pa.table({"v": pa.array(list(wanted), pa.string())}))
+            try:
+                missing = [r[0] for r in con.sql(
+                    f"SELECT v FROM _wanted EXCEPT SELECT CAST({_ident(kw['column'])} AS VARCHAR) FROM batch ORDER BY 1"
+                ).fetchall()]
+            finally:
+                con.unregister("_wanted")
+            if missing:
+                shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+                raise BatchRejected(source, file, rule.rule_id, f"{reason}: {len(missing)} missing ({shown})")
+        elif rule.type == "expect_column_max_to_be_between":
+            lo, hi = kw.get("min_value"), kw.get("max_value")
+            top = con.sql(f"SELECT max({_ident(kw['column'])}) FROM batch").fetchall()[0][0]
+            if top is not None and ((lo is not None and top < lo) or (hi is not None and top > hi)):
+                raise BatchRejected(source, file, rule.rule_id, f"{reason}: newest {kw['column']} is {top}, expected at least {lo}")
         else:
             raise ValueError(f"suite {suite.path.name}: unsupported batch rule {rule.type}")
 
@@ -255,5 +272,17 @@ def gx_failed_row_ids(gx_result: dict[str, Any]) -> dict[str, set[int]]:
 
 
 def default_params() -> dict[str, Any]:
+    """Parameters that need no history: gates comparing with a previous load start disabled."""
     s = settings()
-    return {"min_year": s.min_year, "max_year": date.today().year}
+    return {
+        "min_year": s.min_year, "max_year": date.today().year,
+        "min_rows_vs_previous": 0, "previous_series": [], "oldest_acceptable_update": None,
+    }
+
+
+def gate_setting(suite: Suite, rule_id: str, key: str, default: Any) -> Any:
+    """A threshold a batch gate keeps in its suite (meta), e.g. max_drop_share, max_age_days."""
+    for r in suite.rules:
+        if r.rule_id == rule_id:
+            return r.meta.get(key, default)
+    return default

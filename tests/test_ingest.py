@@ -93,15 +93,27 @@ def test_uncatalogued_indicator_is_loaded_under_its_source_name_and_flagged(load
     assert one(con, "SELECT count(*) FROM fact_observation WHERE indicator_id = 'SP.POP.TOTL.XX'") == 5
 
 
-def test_a_revised_value_replaces_the_old_one(loaded, tmp_path):
+def test_a_revised_value_replaces_the_old_one_which_stays_queryable(loaded, tmp_path):
     from flows.pipeline import ingest_file
 
     meta, rows = snapshot_rows("GC.TAX.TOTL.GD.ZS")
-    row = next(r for r in rows if r["value"] is not None and r["countryiso3code"] == "GTM")
+    gtm = [r for r in rows if r["value"] is not None and r["countryiso3code"] == "GTM"]
+    small, big = gtm[0], gtm[1]
     f = tmp_path / "GC.TAX.TOTL.GD.ZS.json"
-    f.write_text(page({**meta, "total": 1}, [{**row, "value": row["value"] + 0.5}]))
+    # a 0.5-point revision (small) and a doubling (beyond the 20% review share)
+    f.write_text(page({**meta, "total": 2}, [{**small, "value": small["value"] + 0.5}, {**big, "value": big["value"] * 2}]))
     summary = ingest_file(path=str(f), source="worldbank")
-    assert summary["sources"][0]["rows_loaded"] == 1
+    [src] = summary["sources"]
+    assert src["rows_loaded"] == 2 and src["rows_revised"] == 2 and src["revisions_flagged"] == 1
     con = ro(loaded)
-    got = one(con, "SELECT value FROM fact_observation WHERE indicator_id = 'GC.TAX.TOTL.GD.ZS' AND country_iso3 = 'GTM' AND period = $p", p=row["date"])
-    assert got == pytest.approx(row["value"] + 0.5)
+    got = one(con, "SELECT value FROM fact_observation WHERE indicator_id = 'GC.TAX.TOTL.GD.ZS' AND country_iso3 = 'GTM' AND period = $p", p=small["date"])
+    assert got == pytest.approx(small["value"] + 0.5)
+    history = con.sql(
+        "SELECT period, value, new_value, flagged_for_review, valid_from < valid_to OR valid_from = valid_to FROM fact_observation_history "
+        "WHERE indicator_id = 'GC.TAX.TOTL.GD.ZS' AND country_iso3 = 'GTM' ORDER BY period DESC"
+    ).fetchall()
+    assert history == [
+        (small["date"], small["value"], pytest.approx(small["value"] + 0.5), False, True),
+        (big["date"], big["value"], pytest.approx(big["value"] * 2), True, True),
+    ]
+    assert one(con, "SELECT rows_revised FROM run_log WHERE run_id = $r", r=summary["run_id"]) == 2
