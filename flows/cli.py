@@ -101,6 +101,33 @@ def _print_summary(summary: dict) -> None:
     print(f"       or: duckdb -readonly {s.db_path}")
 
 
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    from flows import warehouse
+
+    if args.resubmit:
+        if not args.source:
+            print("ciw quarantine --resubmit needs --source", file=sys.stderr)
+            return 2
+        _prefect_env()
+        from flows.pipeline import resubmit_quarantine
+
+        summary = resubmit_quarantine(source=args.source, rule=args.rule)
+        src = summary["sources"][0]
+        print(f"re-submitted {src['rows_in']:,} held rows of {args.source}: {src['rows_in'] - src['rows_quarantined']:,} pass now "
+              f"({src['rows_loaded']:,} loaded, {src['rows_unchanged']:,} identical to what the warehouse holds), "
+              f"{src['rows_quarantined']:,} still failing (they stay held)")
+        return 0
+    name = "rows" if args.rows else "summary"
+    sql = (settings().sql_dir / "quarantine" / f"{name}.sql").read_text(encoding="utf-8")
+    try:
+        table = warehouse.query(sql, {"source": args.source, "rule": args.rule})
+    except warehouse.WarehouseMissing as exc:
+        print(f"ciw quarantine: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(warehouse.render(table, args.format))
+    return 0
+
+
 def cmd_rollback(args: argparse.Namespace) -> int:
     from flows.load import published_versions, rollback
 
@@ -148,6 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="last run, rows per table, freshness per source")
     status.add_argument("--format", choices=["text", "json"], default="text")
     status.set_defaults(func=cmd_status)
+    q = sub.add_parser("quarantine", help="list quarantined rows by source and rule; re-submit them after a fix")
+    q.add_argument("--source", help="only this source")
+    q.add_argument("--rule", help="only this rule id")
+    q.add_argument("--rows", action="store_true", help="list the rows, not the counts")
+    q.add_argument("--resubmit", action="store_true", help="validate held rows again (after fixing the catalog or suite) and load those that pass")
+    q.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    q.set_defaults(func=cmd_quarantine)
+
     rb = sub.add_parser("rollback", help="make the previous publish (or --to RUN_ID) current again")
     rb.add_argument("--to", help="run id of a kept publish (see --list)")
     rb.add_argument("--list", action="store_true", help="list the publishes that are kept")

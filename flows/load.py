@@ -110,7 +110,8 @@ class Build:
         self.insert(table, rows)
 
     def insert(self, table: str, rows: pa.Table, *, ignore_existing: bool = False) -> None:
-        cols = ", ".join(f'"{n}"' for n in self.contracts[table].column_names)
+        # columns the rows lack (e.g. released_in_run on fresh quarantine rows) default to null
+        cols = ", ".join(f'"{n}"' for n in self.contracts[table].column_names if n in rows.column_names)
         self.con.register("_rows", rows)
         try:
             verb = "INSERT OR IGNORE" if ignore_existing else "INSERT"
@@ -139,6 +140,14 @@ class Build:
         finally:
             self.con.unregister("_incoming")
         return MergeCounts(*counts)
+
+    def release_quarantined(self, good: pa.Table) -> None:
+        """Mark earlier quarantine rows of these (batch, file, row)s as released in this run."""
+        self.con.register("_released", good.select(["batch_id", "source_file", "source_row"]))
+        try:
+            self.con.sql(_sql(self.s, "load/release_quarantined.sql"), params={"run_id": self.run_id})
+        finally:
+            self.con.unregister("_released")
 
     def add_uncatalogued_indicators(self, seen: pa.Table) -> int:
         """Keep series a source delivered that the catalog lacks, under the source's own name."""

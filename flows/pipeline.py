@@ -141,3 +141,32 @@ def ingest_file(path: str, source: str) -> dict:
     extracted = steps.extract_file(Path(path).resolve(), get_source(source))
     validated = validate_task(s, extracted, catalog)
     return load_and_publish_task(s, run_id, catalog, commitments, [validated]).to_dict()
+
+
+@flow(name="ciw-resubmit-quarantine", log_prints=True)
+def resubmit_quarantine(source: str, rule: str | None = None) -> dict:
+    """Re-validate quarantined rows of a source (optionally one rule) after a fix to the catalog or
+    suite; rows that pass now are loaded and marked released. Nothing is deleted from quarantine."""
+    s = settings()
+    run_id = new_run_id()
+    commitments = extract_commitments_task(s)
+    catalog = read_catalog_task(s)
+    with publish_lock(s):
+        build = Build(s, run_id)
+        try:
+            steps.load_reference(s, build, catalog, commitments, run_id)
+            v = steps.validate_resubmission(s, build, source, rule, catalog)
+            counts = steps.load_batch(build, v)
+            build.insert("run_log", steps.run_log_row(run_id, v, counts, message=f"re-submitted from quarantine (rule: {rule or 'any'})"))
+            tables = build.finish()
+        except BaseException:
+            build.abort()
+            raise
+    src = {"source_id": source, "batch_id": v.batch_id, "status": "ok", "rows_in": v.rows_in, "rows_null": 0,
+           "rows_loaded": counts.loaded, "rows_unchanged": counts.unchanged, "rows_revised": counts.changed,
+           "revisions_flagged": counts.flagged, "rows_quarantined": v.rows_in - v.good.num_rows,
+           "message": f"{v.good.num_rows} of {v.rows_in} held rows pass now"}
+    summary = RunSummary(run_id=run_id, warehouse=str(s.db_path), tables=tables, sources=[src], quarantined=0,
+                         timings={k: round(t, 4) for k, t in build.timings.items()})
+    events.emit_published(summary.to_dict())
+    return summary.to_dict()

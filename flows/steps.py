@@ -323,11 +323,36 @@ def _file_time(path: Path) -> datetime:
     return datetime(1970, 1, 1)
 
 
+def validate_resubmission(s: Settings, build: Build, source_id: str, rule: str | None, catalog: Catalog) -> Validated:
+    """Quarantined rows still held for a source, rebuilt from their records and validated again
+    against the suite and catalog as they are now (the fix a user made is what lets them pass)."""
+    con = build.con
+    con.register("catalog_indicators", catalog.indicators)
+    try:
+        staged = con.sql(
+            (s.sql_dir / "quarantine" / "resubmit_batch.sql").read_text(encoding="utf-8"), params={"source": source_id, "rule": rule}
+        ).to_arrow_table()
+    finally:
+        con.unregister("catalog_indicators")
+    started = datetime.now(timezone.utc)
+    empty_q = contract("quarantine").arrow_schema().empty_table()
+    base = dict(source_id=source_id, target_table="fact_observation", batch_id=f"resubmit-{build.run_id}",
+                retrieved_at=utcnow(), rows_in=staged.num_rows, rows_null=0, started_at=started)
+    if staged.num_rows == 0:
+        return Validated(**base, good=contract("fact_observation").arrow_schema().empty_table(), quarantine=empty_q)
+    params = {**default_params(), "known_countries": catalog.country_codes}
+    suite = load_suite("fact_observation")
+    good, failed, counts = quarantine_split(staged, suite, params, source=source_id, file="quarantine", con=duckdb.connect())
+    # still-failing rows are already in quarantine under their original batch, file and row
+    return Validated(**base, good=conform(good, "fact_observation"), quarantine=empty_q, rule_counts=counts)
+
+
 # --- load -----------------------------------------------------------------------------------------
 def load_batch(build: Build, v: Validated) -> MergeCounts:
     if v.rejected or v.skipped:
         return MergeCounts(0, 0, 0)
     counts = build.merge_observations(v.good)
+    build.release_quarantined(v.good)
     if v.seen_indicators is not None:
         build.add_uncatalogued_indicators(v.seen_indicators)
     if v.quarantine.num_rows:
