@@ -143,7 +143,7 @@ class Build:
 
     def release_quarantined(self, good: pa.Table) -> None:
         """Mark earlier quarantine rows of these (batch, file, row)s as released in this run."""
-        self.con.register("_released", good.select(["batch_id", "source_file", "source_row"]))
+        self.con.register("_released", good.select(["batch_id", "source_file", "source_row", "indicator_id", "country_iso3", "period"]))
         try:
             self.con.sql(_sql(self.s, "load/release_quarantined.sql"), params={"run_id": self.run_id})
         finally:

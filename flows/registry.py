@@ -65,7 +65,7 @@ def sources() -> dict[str, Source]:
             address=worldbank.BASE_URL,
             snapshot_files=lambda s: worldbank.snapshot_files(_wb_snapshot_dir(s)),
             snapshot_retrieved_at=_wb_snapshot_retrieved_at,
-            parse=worldbank.parse_files,
+            parse=worldbank.parse_inputs,
             fetch_live=_wb_fetch_live,
         ),
     }

@@ -197,8 +197,9 @@ def _validate_table(
     con.register("batch", batch)
     con.register("failed", failed)
     try:
+        key = "concat_ws('|', " + ", ".join(f'CAST(b."{k}" AS VARCHAR)' for k in contract(table).primary_key) + ")"
         quarantine = con.sql(
-            (s.sql_dir / "load" / "quarantine_rows.sql").read_text(encoding="utf-8"),
+            (s.sql_dir / "load" / "quarantine_rows.sql").read_text(encoding="utf-8").replace("{record_key}", key),
             params={"batch_id": batch_id, "source_id": source_id, "target_table": table, "retrieved_at": retrieved_at},
         ).to_arrow_table()
     finally:

@@ -406,6 +406,17 @@ FROM r
 """
 
 
+def parse_inputs(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> pa.Table:
+    """Parse World Bank inputs of either format: API JSON pages, or bulk-download CSV files."""
+    from flows.sources.worldbank_bulk import is_bulk_csv, parse_bulk_csv
+
+    paths = [Path(p) for p in paths]
+    csvs = [p for p in paths if is_bulk_csv(p)]
+    parts = [parse_files(con, [p for p in paths if not is_bulk_csv(p)])] if len(csvs) < len(paths) else []
+    parts += [parse_bulk_csv(con, p, OUTPUT_SCHEMA) for p in csvs]
+    return pa.concat_tables(parts) if parts else OUTPUT_SCHEMA.empty_table()
+
+
 def parse_files(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> pa.Table:
     """Parse landed API pages into OUTPUT_SCHEMA rows, in the order of `paths` then of each page.
 

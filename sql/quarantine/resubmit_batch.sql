@@ -2,15 +2,16 @@
 -- the plausible range taken from the catalog as it is now, so a fixed catalog or suite can let
 -- them through. One row per quarantined input row, whatever number of rules it broke.
 WITH held AS (
-    SELECT DISTINCT ON (q.batch_id, q.source_file, q.source_row) q.batch_id, q.source_file, q.source_row, q.record
+    SELECT DISTINCT ON (q.batch_id, q.source_file, q.source_row, q.record_key) q.batch_id, q.source_file, q.source_row, q.record
     FROM quarantine AS q
     WHERE q.released_in_run IS NULL
       AND q.target_table = 'fact_observation'
       AND q.source_id = $source
       AND ($rule IS NULL OR EXISTS (
             SELECT 1 FROM quarantine AS r
-            WHERE r.rule_id = $rule AND r.batch_id = q.batch_id AND r.source_file = q.source_file AND r.source_row = q.source_row))
-    ORDER BY q.batch_id, q.source_file, q.source_row
+            WHERE r.rule_id = $rule AND r.batch_id = q.batch_id AND r.source_file = q.source_file
+              AND r.source_row = q.source_row AND r.record_key = q.record_key))
+    ORDER BY q.batch_id, q.source_file, q.source_row, q.record_key
 )
 SELECT
     row_number() OVER (ORDER BY h.batch_id, h.source_file, h.source_row) AS row_id,
