@@ -459,6 +459,8 @@ def _locate_unreadable(path_strs: list[str], exc: duckdb.Error) -> SourceError:
     for path in path_strs:
         try:
             json.loads(Path(path).read_bytes())
+        except UnicodeDecodeError as bad:
+            return SourceError(f"file is not UTF-8 ({bad})", source=SOURCE_ID, rule="encoding", file=path)
         except ValueError as bad:
             return SourceError(f"file is not valid JSON ({bad})", source=SOURCE_ID,
                                rule="not_json", file=path)

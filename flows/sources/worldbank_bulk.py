@@ -30,11 +30,23 @@ def is_bulk_csv(path: Path) -> bool:
     return path.suffix.lower() == ".csv"
 
 
+def _check_complete(path: Path) -> None:
+    """Every line of the layout ends with a newline: a file that does not was cut off in transfer."""
+    with open(path, "rb") as fh:
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+        fh.seek(max(0, path.stat().st_size - 1))
+        last = fh.read(1)
+    if last not in (b"\n", b""):
+        raise SourceError(f"the file ends in the middle of line {lines + 1}: truncated", source=SOURCE_ID,
+                          rule="truncated", file=str(path), row=lines + 1)
+
+
 def _head(path: Path) -> tuple[date | None, str, list[str]]:
     """Read the preamble and header line; reject what is not this layout, naming file and line."""
     raw = path.read_bytes()[:65536]
     if not raw.strip():
         raise SourceError("the file is empty", source=SOURCE_ID, rule="empty_file", file=str(path))
+    _check_complete(path)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -108,7 +120,7 @@ def parse_bulk_csv(con: duckdb.DuckDBPyConnection, path: Path, schema: pa.Schema
         t = con.sql(sql, params={"path": str(path), "database": database, "last_updated": last_updated, "file": path.name}).to_arrow_table()
     except duckdb.Error as exc:
         line = re.search(r"[Ll]ine:? (\d+)", str(exc))
-        rule = "encoding" if "unicode" in str(exc).lower() or "utf" in str(exc).lower() else "malformed_csv"
+        rule = "encoding" if "invalid unicode" in str(exc).lower() else "malformed_csv"
         raise SourceError(
             f"DuckDB could not read the file: {str(exc).splitlines()[0]}", source=SOURCE_ID, rule=rule,
             file=str(path), row=int(line.group(1)) if line else None,
