@@ -28,7 +28,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     summary = nightly(live=args.live, only=args.source or None, full_refresh=args.full_refresh)
     _print_summary(summary)
-    return 1 if any(src["status"] == "rejected" for src in summary["sources"]) else 0
+    return 1 if any(src["status"] in ("rejected", "failed") for src in summary["sources"]) else 0
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:

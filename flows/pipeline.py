@@ -90,7 +90,7 @@ def load_and_publish_task(
                 build.insert("run_log", steps.run_log_row(run_id, v, counts))
                 per_source.append({
                     "source_id": v.source_id, "batch_id": v.batch_id,
-                    "status": "rejected" if v.rejected else "skipped" if v.skipped else "ok",
+                    "status": "failed" if v.failed else "rejected" if v.rejected else "skipped" if v.skipped else "ok",
                     "rows_in": v.rows_in, "rows_null": v.rows_null, "rows_loaded": counts.loaded,
                     "rows_unchanged": counts.unchanged, "rows_revised": counts.changed, "revisions_flagged": counts.flagged,
                     "rows_quarantined": v.quarantine.num_rows, "message": v.rejected,
@@ -127,7 +127,14 @@ def nightly(live: bool = False, only: list[str] | None = None, full_refresh: boo
     previous = steps.previous_loads(s)
     names = only or sorted(sources())
     extracted = [extract_task.submit(s, n, live, run_id) for n in names]
-    validated = [validate_task(s, e.result(), catalog, previous.get(n), full_refresh) for n, e in zip(names, extracted)]
+    validated = []
+    for n, future in zip(names, extracted):
+        try:
+            batch = future.result()
+        except Exception as exc:  # noqa: BLE001 - a source that cannot be fetched must not stop the others
+            validated.append(steps.failed(get_source(n), str(exc)))
+            continue
+        validated.append(validate_task(s, batch, catalog, previous.get(n), full_refresh))
     return load_and_publish_task(s, run_id, catalog, commitments, validated).to_dict()
 
 

@@ -64,6 +64,7 @@ class Validated:
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     rules_hash: str | None = None
     skipped: bool = False
+    failed: bool = False  # the input could not be fetched at all
 
 
 def utcnow() -> datetime:
@@ -147,6 +148,15 @@ def gate_params(extracted: Extracted, previous: PreviousLoad | None) -> dict[str
         params["min_rows_vs_previous"] = int(previous.rows * (1 - share))
         params["previous_series"] = list(previous.series)
     return params
+
+
+def failed(source: Source, message: str) -> Validated:
+    """A source whose extraction failed (after retries): recorded, and the other sources still load."""
+    return Validated(
+        source_id=source.source_id, target_table=source.target_table, batch_id="", retrieved_at=utcnow(),
+        rows_in=0, rows_null=0, good=contract(source.target_table).arrow_schema().empty_table(),
+        quarantine=contract("quarantine").arrow_schema().empty_table(), rejected=f"extract failed: {message}", failed=True,
+    )
 
 
 def skipped(source: Source, extracted: Extracted, rules_hash: str) -> Validated:
@@ -364,7 +374,7 @@ def load_batch(build: Build, v: Validated) -> MergeCounts:
 def run_log_row(run_id: str, v: Validated, counts: MergeCounts, status: str | None = None, message: str | None = None) -> pa.Table:
     row = {
         "run_id": run_id, "source_id": v.source_id, "batch_id": v.batch_id,
-        "status": status or ("rejected" if v.rejected else "skipped" if v.skipped else "loaded" if counts.loaded else "unchanged"),
+        "status": status or ("failed" if v.failed else "rejected" if v.rejected else "skipped" if v.skipped else "loaded" if counts.loaded else "unchanged"),
         "rules_hash": v.rules_hash,
         "started_at": v.started_at.replace(tzinfo=None), "finished_at": utcnow(),
         "rows_in": v.rows_in, "rows_null": v.rows_null, "rows_loaded": counts.loaded,
