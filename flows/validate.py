@@ -115,19 +115,23 @@ def _row_rule_sql(rule: Rule, params: dict[str, Any]) -> tuple[str, dict[str, An
     names["report_name"] = (rule.meta.get("column") or kw.get("column") or kw.get("column_A") or "").replace("'", "''")
     names["column_name"] = (kw.get("column") or kw.get("column_A") or rule.column or "").replace("'", "''")
     from_clause = "batch"
-    if "window" in t:  # compound uniqueness: needs per-key counts first
+    if "duplicates" in t:  # uniqueness: find the duplicated keys first (one hash aggregate), then their rows
         cols = kw.get("column_list") or [kw["column"]]
-        compare = rule.meta.get("compare_columns") or [c for c in cols]
-        key_list = ", ".join(_ident(c) for c in cols)
-        names["column_list"] = key_list
+        compare = rule.meta.get("compare_columns") or list(cols)
+        keys = ", ".join(_ident(c) for c in cols)
         names["key_text"] = "concat_ws('|', " + ", ".join(f"CAST({_ident(c)} AS VARCHAR)" for c in cols) + ")"
         cmp = "row(" + ", ".join(_ident(c) for c in compare) + ")"
-        w = t["window"].format(**names)
+        # candidates by a hash of the key (one cheap aggregate over the batch); exact per-key
+        # counts only over those few rows, so hash collisions cannot flag a unique row
+        h = f"hash({keys})"
         from_clause = (
-            f"(SELECT *, count(*) OVER ({w}) AS _n, count(DISTINCT {cmp}) OVER ({w}) AS _distinct, "
-            f"row_number() OVER ({w} ORDER BY row_id) AS _rn, min(row_id) OVER ({w}) AS _first FROM batch)"
+            f"(SELECT *, count(*) OVER w AS _n, count(DISTINCT {cmp}) OVER w AS _distinct, min(row_id) OVER w AS _first "
+            f"FROM batch WHERE {h} IN (SELECT h FROM (SELECT {h} AS h FROM batch GROUP BY 1 HAVING count(*) > 1)) "
+            f"WINDOW w AS (PARTITION BY {keys}))"
         )
     violation = t["violation"].format(**names)
+    if "duplicates" in t:
+        violation = f"_n > 1 AND ({violation})"
     bad_value = t["bad_value"].format(**names)
     detail = t["detail"].format(**names)
     sql = (
@@ -159,6 +163,8 @@ def _check_batch_rules(suite: Suite, con: duckdb.DuckDBPyConnection, params: dic
                 raise BatchRejected(source, file, rule.rule_id, f"{reason}: missing {sorted(missing)}, unexpected {sorted(extra)}")
         elif rule.type == "expect_column_distinct_values_to_contain_set":
             wanted = kw.get("value_set") or []
+            if not wanted:
+                continue
             con.register("_wanted", pa.table({"v": pa.array(list(wanted), pa.string())}))
             try:
                 missing = [r[0] for r in con.sql(
@@ -203,7 +209,7 @@ def quarantine_split(
             bad = con.sql(
                 "SELECT f.*, to_json(b) AS record FROM failed f JOIN batch b USING (row_id) ORDER BY f.row_id, f.rule_id"
             ).to_arrow_table()
-            good = con.sql("SELECT * FROM batch WHERE row_id NOT IN (SELECT row_id FROM failed) ORDER BY row_id").to_arrow_table()
+            good = con.sql("SELECT * FROM batch ANTI JOIN failed USING (row_id)").to_arrow_table()
             con.unregister("failed")
         else:
             bad = con.sql(
