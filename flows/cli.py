@@ -97,6 +97,8 @@ def _print_summary(summary: dict) -> None:
             print(f"  {src['message']}")
     print(f"quarantined rows this run: {summary['quarantined']:,}  (see: ciw sql \"SELECT rule_id, count(*) FROM quarantine GROUP BY 1\")")
     print(f"lake (Parquet): {s.lake_dir}/manifest.json")
+    if summary.get("data_docs"):
+        print(f"data docs (open in a browser, works offline): {Path(summary['data_docs']).as_uri()}")
     print('query it: ciw sql "SELECT status, count(*) FROM mart_commitment_progress GROUP BY 1"')
     print(f"       or: duckdb -readonly {s.db_path}")
 

@@ -31,6 +31,7 @@ class RunSummary:
     sources: list[dict] = field(default_factory=list)
     quarantined: int = 0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per publish stage
+    data_docs: str | None = None  # warehouse/docs/index.html, when it could be built
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -104,13 +105,25 @@ def load_and_publish_task(
     quarantined = sum(p["rows_quarantined"] for p in per_source) + sum(ref_quarantined.values())
     summary = RunSummary(
         run_id=run_id, warehouse=str(s.db_path), tables=tables, sources=per_source, quarantined=quarantined,
-        timings={k: round(v, 4) for k, v in build.timings.items()},
+        timings={k: round(v, 4) for k, v in build.timings.items()}, data_docs=build_docs(s),
     )
     events.emit_published(summary.to_dict())
     for src in per_source:
         if src["rows_quarantined"]:
             events.emit_quarantined(run_id, src)
     return summary
+
+
+def build_docs(s: Settings) -> str | None:
+    """Rebuild the Data Docs from the latest validation results. The warehouse is already
+    published at this point, so a failure here is reported, not raised."""
+    from flows.datadocs import build_data_docs
+
+    try:
+        return str(build_data_docs(s))
+    except Exception as exc:  # noqa: BLE001
+        get_run_logger().warning(f"Data Docs not rebuilt: {exc}")
+        return None
 
 
 @flow(name="ciw-nightly", log_prints=True)
@@ -174,6 +187,6 @@ def resubmit_quarantine(source: str, rule: str | None = None) -> dict:
            "revisions_flagged": counts.flagged, "rows_quarantined": v.rows_in - v.good.num_rows,
            "message": f"{v.good.num_rows} of {v.rows_in} held rows pass now"}
     summary = RunSummary(run_id=run_id, warehouse=str(s.db_path), tables=tables, sources=[src], quarantined=0,
-                         timings={k: round(t, 4) for k, t in build.timings.items()})
+                         timings={k: round(t, 4) for k, t in build.timings.items()}, data_docs=build_docs(s))
     events.emit_published(summary.to_dict())
     return summary.to_dict()

@@ -103,12 +103,17 @@ def status(path: Path | None = None) -> dict[str, Any]:
     parts["warehouse"] = str(path or s.db_path)
     parts["lake_manifest"] = str(manifest) if manifest.exists() else None
     parts["validations"] = str(s.validations_dir)
+    from flows.datadocs import index_path
+
+    docs = index_path(s)
+    parts["data_docs"] = docs.as_uri() if docs.is_file() else None
     return parts
 
 
 def render_status(report: dict[str, Any]) -> str:
     out = [f"warehouse: {report['warehouse']}", f"lake manifest: {report['lake_manifest']}",
-           f"validation results (GX JSON): {report['validations']}", ""]
+           f"validation results (GX JSON): {report['validations']}",
+           f"data docs: {report.get('data_docs') or 'not built yet'}", ""]
     last = report.get("last_run") or []
     if last:
         r = last[0]
