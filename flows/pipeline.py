@@ -83,7 +83,7 @@ def load_and_publish_task(
     with publish_lock(s):
         build = Build(s, run_id)
         try:
-            ref_quarantined = steps.load_reference(s, build, catalog, commitments, run_id)
+            ref_quarantined = steps.load_reference(s, build, catalog, commitments)
             per_source = []
             pause_point("load")
             for v in batches:
@@ -174,7 +174,7 @@ def resubmit_quarantine(source: str, rule: str | None = None) -> dict:
     with publish_lock(s):
         build = Build(s, run_id)
         try:
-            steps.load_reference(s, build, catalog, commitments, run_id)
+            steps.load_reference(s, build, catalog, commitments)
             v = steps.validate_resubmission(s, build, source, rule, catalog)
             counts = steps.load_batch(build, v)
             build.insert("run_log", steps.run_log_row(run_id, v, counts, message=f"re-submitted from quarantine (rule: {rule or 'any'})"))

@@ -274,7 +274,7 @@ def extract_commitments(s: Settings) -> pa.Table:
     return pa.concat_tables(tables) if tables else None
 
 
-def load_reference(s: Settings, build: Build, catalog: Catalog, commitments: pa.Table, run_id: str) -> dict[str, int]:
+def load_reference(s: Settings, build: Build, catalog: Catalog, commitments: pa.Table) -> dict[str, int]:
     """Validate and load countries, indicators, commitments and links (small, bundled, every run)."""
     con = duckdb.connect()
     rel = lambda p: str(p.relative_to(s.project_root))  # noqa: E731
@@ -304,16 +304,10 @@ def load_reference(s: Settings, build: Build, catalog: Catalog, commitments: pa.
         where="is_catalogued OR list_contains($ids, indicator_id)", params={"ids": catalog.indicator_ids},
     )
 
-    links = catalog.links
-    con.register("links", links)
-    measured = con.sql("SELECT * EXCLUDE (key_phrase) FROM links WHERE indicator_id IS NOT NULL").to_arrow_table()
-    unmeasured = con.sql("SELECT commitment_id, any_value(rationale) AS note FROM links WHERE indicator_id IS NULL GROUP BY 1").to_arrow_table()
-    con.register("unmeasured", unmeasured)
+    con.register("links", catalog.links)
     con.register("extracted", commitments)
-    dim_commitment = con.sql(
-        "SELECT e.*, CASE WHEN u.commitment_id IS NULL THEN 'measured' ELSE 'not_measurable' END AS measurability, "
-        "u.note AS measurability_note FROM extracted e LEFT JOIN unmeasured u USING (commitment_id) ORDER BY e.commitment_id"
-    ).to_arrow_table()
+    measured = con.sql("SELECT * EXCLUDE (key_phrase) FROM links WHERE indicator_id IS NOT NULL").to_arrow_table()
+    dim_commitment = con.sql((s.sql_dir / "load" / "dim_commitment.sql").read_text(encoding="utf-8")).to_arrow_table()
     doc_rows = dim_commitment.column("sentence_index").cast(pa.int64())
     good_commitments = check("dim_commitment", _with_row_ids(dim_commitment, "data/documents", doc_rows), {}, "commitments", "data/documents")
     build.replace_rows("dim_commitment", conform(good_commitments, "dim_commitment"))

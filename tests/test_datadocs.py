@@ -47,7 +47,7 @@ def _write_validations(home: Path) -> dict[str, Path]:
 
     s = settings()
     assert s.warehouse_dir == home
-    steps.load_reference(s, _NoBuild(), read_catalog(s), steps.extract_commitments(s), "test-run")
+    steps.load_reference(s, _NoBuild(), read_catalog(s), steps.extract_commitments(s))
     suite = load_suite("fact_observation")
     older = fact_batch([{"period": str(y), "year": y} for y in range(2000, 2010)])
     old = steps._write_gx_result(s, "fact_observation", "worldbank-older", gx_validate(older, suite, PARAMS))
