@@ -70,10 +70,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     except warehouse.WarehouseMissing as exc:
         print(f"ciw status: {exc}", file=sys.stderr)
         return 2
+    from flows import prefect_status
+
+    prefect = prefect_status.prefect_runs()  # None unless a Prefect server is up (ciw serve)
     if args.format == "json":
+        report["prefect"] = prefect
         print(json.dumps(report, indent=2, default=str))
     else:
         print(warehouse.render_status(report))
+        print(prefect_status.render(prefect), end="")
     return 0
 
 

@@ -23,6 +23,8 @@ class Settings:
     # Years accepted in fact_observation: 1960 (first WDI year) up to the current year.
     min_year: int = 1960
     versions_kept: int = 5
+    # How long a run waits for another run's publish before giving up (a live nightly can be long).
+    publish_lock_timeout_s: float = float(os.environ.get("CIW_PUBLISH_LOCK_TIMEOUT", "3600"))
     # A revision moving a value by more than this share of the old value is flagged for review.
     revision_review_share: float = float(os.environ.get("CIW_REVISION_REVIEW_SHARE", "0.2"))
 

@@ -54,8 +54,9 @@ class PublishError(Exception):
 
 
 @contextmanager
-def publish_lock(s: Settings, timeout_s: float = 600.0) -> Iterator[None]:
+def publish_lock(s: Settings, timeout_s: float | None = None) -> Iterator[None]:
     """Serialise builds: two runs must not both start from the same state and race to publish."""
+    timeout_s = s.publish_lock_timeout_s if timeout_s is None else timeout_s
     s.warehouse_dir.mkdir(parents=True, exist_ok=True)
     with open(s.lock_path, "a+") as fh:
         deadline = time.monotonic() + timeout_s

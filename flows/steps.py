@@ -370,7 +370,8 @@ def run_log_row(run_id: str, v: Validated, counts: MergeCounts, status: str | No
         "run_id": run_id, "source_id": v.source_id, "batch_id": v.batch_id,
         "status": status or ("failed" if v.failed else "rejected" if v.rejected else "skipped" if v.skipped else "loaded" if counts.loaded else "unchanged"),
         "rules_hash": v.rules_hash,
-        "started_at": v.started_at.replace(tzinfo=None), "finished_at": utcnow(),
+        # microseconds: concurrent runs finishing in the same second must still order
+        "started_at": v.started_at.replace(tzinfo=None), "finished_at": datetime.now(timezone.utc).replace(tzinfo=None),
         "rows_in": v.rows_in, "rows_null": v.rows_null, "rows_loaded": counts.loaded,
         "rows_unchanged": counts.unchanged, "rows_quarantined": v.quarantine.num_rows,
         "rows_revised": counts.changed, "revisions_flagged": counts.flagged,
