@@ -52,10 +52,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
     try:
         table = warehouse.query(args.query)
-    except warehouse.QueryRefused as exc:
-        print(f"ciw sql: {exc}", file=sys.stderr)
-        return 2
-    except warehouse.WarehouseMissing as exc:
+    except (warehouse.QueryRefused, warehouse.WarehouseMissing) as exc:
         print(f"ciw sql: {exc}", file=sys.stderr)
         return 2
     sys.stdout.write(warehouse.render(table, args.format))
@@ -120,9 +117,10 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 
         summary = resubmit_quarantine(source=args.source, rule=args.rule)
         src = summary["sources"][0]
-        print(f"re-submitted {src['rows_in']:,} held rows of {args.source}: {src['rows_in'] - src['rows_quarantined']:,} pass now "
+        passing = src["rows_loaded"] + src["rows_unchanged"]
+        print(f"re-submitted {src['rows_in']:,} held rows of {args.source}: {passing:,} pass now "
               f"({src['rows_loaded']:,} loaded, {src['rows_unchanged']:,} identical to what the warehouse holds), "
-              f"{src['rows_quarantined']:,} still failing (they stay held)")
+              f"{src['rows_in'] - passing:,} still failing (they stay held)")
         return 0
     name = "rows" if args.rows else "summary"
     sql = (settings().sql_dir / "quarantine" / f"{name}.sql").read_text(encoding="utf-8")

@@ -23,6 +23,7 @@ import pyarrow as pa
 from flows import lake
 from flows.config import Settings
 from flows.contracts import Contract, contracts
+from flows.duck import registered
 
 # Tables of the warehouse, in build order; views come from sql/marts/.
 TABLES = [
@@ -113,12 +114,9 @@ class Build:
     def insert(self, table: str, rows: pa.Table, *, ignore_existing: bool = False) -> None:
         # columns the rows lack (e.g. released_in_run on fresh quarantine rows) default to null
         cols = ", ".join(f'"{n}"' for n in self.contracts[table].column_names if n in rows.column_names)
-        self.con.register("_rows", rows)
-        try:
-            verb = "INSERT OR IGNORE" if ignore_existing else "INSERT"
+        verb = "INSERT OR IGNORE" if ignore_existing else "INSERT"
+        with registered(self.con, _rows=rows):
             self.con.sql(f'{verb} INTO "{table}" ({cols}) SELECT {cols} FROM _rows')
-        finally:
-            self.con.unregister("_rows")
 
     def merge_observations(self, good: pa.Table) -> MergeCounts:
         """Upsert validated observations: new keys insert, changed values replace, equal values stay.
@@ -126,8 +124,7 @@ class Build:
         Equal rows keep their original batch and retrieval time, so loading the same input twice
         changes nothing; keys absent from the batch stay as they were (nothing loaded is lost).
         """
-        self.con.register("_incoming", good)
-        try:
+        with registered(self.con, _incoming=good):
             self.con.sql(_sql(self.s, "load/stage_observations.sql"))
             counts = self.con.sql(
                 "SELECT count(*) FILTER (WHERE change_kind = 'inserted'), count(*) FILTER (WHERE change_kind = 'changed'), "
@@ -138,27 +135,18 @@ class Build:
             self.con.sql(_sql(self.s, "load/keep_revised_values.sql"), params={"review_share": self.s.revision_review_share})
             self.con.sql(_sql(self.s, "load/merge_observations.sql"))
             self.con.sql("DROP TABLE _merge")
-        finally:
-            self.con.unregister("_incoming")
         return MergeCounts(*counts)
 
     def release_quarantined(self, good: pa.Table) -> None:
         """Mark earlier quarantine rows of these (batch, file, row)s as released in this run."""
-        self.con.register("_released", good.select(["batch_id", "source_file", "source_row", "indicator_id", "country_iso3", "period"]))
-        try:
+        keys = good.select(["batch_id", "source_file", "source_row", "indicator_id", "country_iso3", "period"])
+        with registered(self.con, _released=keys):
             self.con.sql(_sql(self.s, "load/release_quarantined.sql"), params={"run_id": self.run_id})
-        finally:
-            self.con.unregister("_released")
 
-    def add_uncatalogued_indicators(self, seen: pa.Table) -> int:
+    def add_uncatalogued_indicators(self, seen: pa.Table) -> None:
         """Keep series a source delivered that the catalog lacks, under the source's own name."""
-        self.con.register("_seen", seen)
-        try:
-            before = self.con.sql("SELECT count(*) FROM dim_indicator").fetchall()[0][0]
+        with registered(self.con, _seen=seen):
             self.con.sql(_sql(self.s, "load/uncatalogued_indicators.sql"))
-            return self.con.sql("SELECT count(*) FROM dim_indicator").fetchall()[0][0] - before
-        finally:
-            self.con.unregister("_seen")
 
     # --- publish ------------------------------------------------------------------------------
     def row_counts(self) -> dict[str, int]:

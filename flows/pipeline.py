@@ -18,7 +18,7 @@ from prefect.runtime import flow_run
 from flows import events, steps
 from flows.catalog import Catalog, read_catalog
 from flows.config import Settings, settings
-from flows.load import Build, pause_point, publish_lock
+from flows.load import Build, MergeCounts, pause_point, publish_lock
 from flows.registry import source as get_source
 from flows.registry import sources
 
@@ -74,28 +74,39 @@ def validate_task(
     return v
 
 
-@task(name="load-and-publish")
-def load_and_publish_task(
-    s: Settings, run_id: str, catalog: Catalog, commitments: pa.Table, batches: list[steps.Validated]
+def _source_summary(v: steps.Validated, counts: MergeCounts) -> dict:
+    status = steps.status_of(v, counts)
+    return {
+        "source_id": v.source_id, "batch_id": v.batch_id,
+        "status": "ok" if status in ("loaded", "unchanged") else status,
+        "rows_in": v.rows_in, "rows_null": v.rows_null, "rows_loaded": counts.loaded,
+        "rows_unchanged": counts.unchanged, "rows_revised": counts.changed, "revisions_flagged": counts.flagged,
+        "rows_quarantined": v.quarantine.num_rows, "message": v.rejected or v.note,
+    }
+
+
+def load_and_publish(
+    s: Settings, run_id: str, catalog: Catalog, commitments: pa.Table, batches: list[steps.Validated],
+    resubmit: tuple[str, str | None] | None = None,
 ) -> RunSummary:
-    """Build the next state from the lake, merge every batch, build marts, publish atomically."""
+    """Build the next state from the lake, merge every batch, build marts, publish atomically.
+
+    `resubmit` = (source, rule or None) adds the quarantined rows of that source that pass now; they
+    are read from the state being built, so under the lock.
+    """
     logger = get_run_logger()
     with publish_lock(s):
         build = Build(s, run_id)
         try:
             ref_quarantined = steps.load_reference(s, build, catalog, commitments)
+            if resubmit:
+                batches = [*batches, steps.validate_resubmission(s, build, *resubmit, catalog)]
             per_source = []
             pause_point("load")
             for v in batches:
                 counts = steps.load_batch(build, v)
                 build.insert("run_log", steps.run_log_row(run_id, v, counts))
-                per_source.append({
-                    "source_id": v.source_id, "batch_id": v.batch_id,
-                    "status": "failed" if v.failed else "rejected" if v.rejected else "skipped" if v.skipped else "ok",
-                    "rows_in": v.rows_in, "rows_null": v.rows_null, "rows_loaded": counts.loaded,
-                    "rows_unchanged": counts.unchanged, "rows_revised": counts.changed, "revisions_flagged": counts.flagged,
-                    "rows_quarantined": v.quarantine.num_rows, "message": v.rejected,
-                })
+                per_source.append(_source_summary(v, counts))
                 if v.rejected:
                     logger.error(v.rejected)
             tables = build.finish()
@@ -112,6 +123,9 @@ def load_and_publish_task(
         if src["rows_quarantined"]:
             events.emit_quarantined(run_id, src)
     return summary
+
+
+load_and_publish_task = task(name="load-and-publish")(load_and_publish)
 
 
 def build_docs(s: Settings) -> str | None:
@@ -171,22 +185,4 @@ def resubmit_quarantine(source: str, rule: str | None = None) -> dict:
     run_id = new_run_id()
     commitments = extract_commitments_task(s)
     catalog = read_catalog_task(s)
-    with publish_lock(s):
-        build = Build(s, run_id)
-        try:
-            steps.load_reference(s, build, catalog, commitments)
-            v = steps.validate_resubmission(s, build, source, rule, catalog)
-            counts = steps.load_batch(build, v)
-            build.insert("run_log", steps.run_log_row(run_id, v, counts, message=f"re-submitted from quarantine (rule: {rule or 'any'})"))
-            tables = build.finish()
-        except BaseException:
-            build.abort()
-            raise
-    src = {"source_id": source, "batch_id": v.batch_id, "status": "ok", "rows_in": v.rows_in, "rows_null": 0,
-           "rows_loaded": counts.loaded, "rows_unchanged": counts.unchanged, "rows_revised": counts.changed,
-           "revisions_flagged": counts.flagged, "rows_quarantined": v.rows_in - v.good.num_rows,
-           "message": f"{v.good.num_rows} of {v.rows_in} held rows pass now"}
-    summary = RunSummary(run_id=run_id, warehouse=str(s.db_path), tables=tables, sources=[src], quarantined=0,
-                         timings={k: round(t, 4) for k, t in build.timings.items()}, data_docs=build_docs(s))
-    events.emit_published(summary.to_dict())
-    return summary.to_dict()
+    return load_and_publish_task(s, run_id, catalog, commitments, [], resubmit=(source, rule)).to_dict()

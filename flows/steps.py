@@ -20,6 +20,7 @@ from flows import commitments as commitments_mod
 from flows.catalog import Catalog
 from flows.config import Settings
 from flows.contracts import conform, contract
+from flows.duck import registered
 from flows.load import Build, MergeCounts, pause_point
 from flows.registry import Source, sources
 from flows.sources.http import SourceError
@@ -65,21 +66,38 @@ class Validated:
     rules_hash: str | None = None
     skipped: bool = False
     failed: bool = False  # the input could not be fetched at all
+    note: str | None = None  # what the run log should say about a batch that was not rejected
+
+
+def nothing_to_load(source_id: str, target_table: str, **fields: Any) -> Validated:
+    """A batch with no rows to load or quarantine: failed, skipped or rejected whole."""
+    fields.setdefault("retrieved_at", utcnow())
+    fields.setdefault("batch_id", "")
+    return Validated(
+        source_id=source_id, target_table=target_table, rows_in=fields.pop("rows_in", 0), rows_null=fields.pop("rows_null", 0),
+        good=contract(target_table).arrow_schema().empty_table(), quarantine=contract("quarantine").arrow_schema().empty_table(),
+        **fields,
+    )
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
 
 
-def batch_id_for(source_id: str, files: list[Path]) -> str:
-    """Same input bytes, same batch id: what makes a repeated load a no-op."""
+def content_hash(files: list[Path]) -> str:
+    """Hash of the files' names and bytes (order-independent)."""
     h = hashlib.sha256()
     for p in sorted(files, key=lambda p: p.name):
         h.update(p.name.encode())
         with open(p, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
-    return f"{source_id}-{h.hexdigest()[:16]}"
+    return h.hexdigest()[:16]
+
+
+def batch_id_for(source_id: str, files: list[Path]) -> str:
+    """Same input bytes, same batch id: what makes a repeated load a no-op."""
+    return f"{source_id}-{content_hash(files)}"
 
 
 def rules_fingerprint(s: Settings, source: Source) -> str:
@@ -91,7 +109,7 @@ def rules_fingerprint(s: Settings, source: Source) -> str:
         s.catalog_dir / "indicators.csv",
         s.catalog_dir / "countries.csv",
     ]
-    return batch_id_for("rules", files).removeprefix("rules-")
+    return content_hash(files)
 
 
 @dataclass(frozen=True)
@@ -113,10 +131,8 @@ def previous_loads(s: Settings) -> dict[str, PreviousLoad]:
     if not log_files:
         return {}
     con = duckdb.connect()
-    have = {r[0] for r in con.sql("DESCRIBE SELECT * FROM read_parquet($f)", params={"f": log_files}).fetchall()}
-    rules = "rules_hash" if "rules_hash" in have else "NULL"
     rows = con.sql(
-        f"SELECT source_id, arg_max(batch_id, finished_at), arg_max({rules}, finished_at), "
+        "SELECT source_id, arg_max(batch_id, finished_at), arg_max(rules_hash, finished_at), "
         "arg_max(rows_in - rows_null, finished_at) FILTER (WHERE status <> 'skipped') "
         "FROM read_parquet($f) WHERE status IN ('loaded', 'unchanged', 'skipped') GROUP BY source_id",
         params={"f": log_files},
@@ -152,20 +168,14 @@ def gate_params(extracted: Extracted, previous: PreviousLoad | None) -> dict[str
 
 def failed(source: Source, message: str) -> Validated:
     """A source whose extraction failed (after retries): recorded, and the other sources still load."""
-    return Validated(
-        source_id=source.source_id, target_table=source.target_table, batch_id="", retrieved_at=utcnow(),
-        rows_in=0, rows_null=0, good=contract(source.target_table).arrow_schema().empty_table(),
-        quarantine=contract("quarantine").arrow_schema().empty_table(), rejected=f"extract failed: {message}", failed=True,
-    )
+    return nothing_to_load(source.source_id, source.target_table, rejected=f"extract failed: {message}", failed=True)
 
 
 def skipped(source: Source, extracted: Extracted, rules_hash: str) -> Validated:
     """A batch whose input and rules match the last successful load: nothing to do."""
-    empty = contract(source.target_table).arrow_schema().empty_table()
-    return Validated(
-        source_id=source.source_id, target_table=source.target_table, batch_id=extracted.batch_id,
-        retrieved_at=extracted.retrieved_at, rows_in=0, rows_null=0, good=empty,
-        quarantine=contract("quarantine").arrow_schema().empty_table(), rules_hash=rules_hash, skipped=True,
+    return nothing_to_load(
+        source.source_id, source.target_table, batch_id=extracted.batch_id, retrieved_at=extracted.retrieved_at,
+        rules_hash=rules_hash, skipped=True,
     )
 
 
@@ -204,17 +214,12 @@ def _validate_table(
     good, failed, counts = quarantine_split(batch, suite, params, source=source_id, file=file, con=con)
     with _GX_LOCK:
         _write_gx_result(s, table, batch_id, gx_validate(batch, suite, params))
-    con.register("batch", batch)
-    con.register("failed", failed)
-    try:
-        key = "concat_ws('|', " + ", ".join(f'CAST(b."{k}" AS VARCHAR)' for k in contract(table).primary_key) + ")"
+    key = "concat_ws('|', " + ", ".join(f'CAST(b."{k}" AS VARCHAR)' for k in contract(table).primary_key) + ")"
+    with registered(con, batch=batch, failed=failed):
         quarantine = con.sql(
             (s.sql_dir / "load" / "quarantine_rows.sql").read_text(encoding="utf-8").replace("{record_key}", key),
             params={"batch_id": batch_id, "source_id": source_id, "target_table": table, "retrieved_at": retrieved_at},
         ).to_arrow_table()
-    finally:
-        con.unregister("batch")
-        con.unregister("failed")
     return good, quarantine, counts
 
 
@@ -227,11 +232,9 @@ def validate_source_batch(
     try:
         parsed = source.parse(con, list(extracted.files))
     except SourceError as exc:  # unreadable input: the whole batch is rejected, nothing loads
-        return Validated(
-            source_id=source.source_id, target_table=source.target_table, batch_id=extracted.batch_id,
-            retrieved_at=extracted.retrieved_at, rows_in=0, rows_null=0,
-            good=contract(source.target_table).arrow_schema().empty_table(),
-            quarantine=contract("quarantine").arrow_schema().empty_table(), rejected=str(exc), started_at=started,
+        return nothing_to_load(
+            source.source_id, source.target_table, batch_id=extracted.batch_id, retrieved_at=extracted.retrieved_at,
+            rejected=str(exc), started_at=started,
         )
     con.register("parsed", parsed)
     con.register("catalog_indicators", catalog.indicators)
@@ -246,8 +249,7 @@ def validate_source_batch(
     params = {**gate_params(extracted, previous), "known_countries": catalog.country_codes}
     files = ", ".join(p.name for p in extracted.files[:3]) + (" ..." if len(extracted.files) > 3 else "")
     base = dict(
-        source_id=source.source_id, target_table=source.target_table, batch_id=extracted.batch_id,
-        retrieved_at=extracted.retrieved_at, rows_in=parsed.num_rows, rows_null=rows_null,
+        batch_id=extracted.batch_id, retrieved_at=extracted.retrieved_at, rows_in=parsed.num_rows, rows_null=rows_null,
         seen_indicators=seen, source_last_updated=last_updated, started_at=started,
     )
     try:
@@ -256,16 +258,18 @@ def validate_source_batch(
             batch_id=extracted.batch_id, retrieved_at=extracted.retrieved_at, con=con,
         )
     except BatchRejected as exc:
-        empty = contract(source.target_table).arrow_schema().empty_table()
-        return Validated(**base, good=empty, quarantine=contract("quarantine").arrow_schema().empty_table(), rejected=str(exc))
-    return Validated(**base, good=conform(good, source.target_table), quarantine=quarantine, rule_counts=counts)
+        return nothing_to_load(source.source_id, source.target_table, **base, rejected=str(exc))
+    return Validated(
+        source_id=source.source_id, target_table=source.target_table, **base,
+        good=conform(good, source.target_table), quarantine=quarantine, rule_counts=counts,
+    )
 
 
 # --- reference data: catalog and commitments ------------------------------------------------------
 def _with_row_ids(t: pa.Table, file: str, rows: pa.Array | None = None) -> pa.Table:
-    n = t.num_rows
-    ids = pa.array(range(1, n + 1), pa.int64())
-    t = t.append_column("row_id", ids).append_column("source_file", pa.array([file] * n, pa.string()))
+    """Row ids and provenance columns the validator needs on a reference table."""
+    ids = pa.array(range(1, t.num_rows + 1), pa.int64())
+    t = t.append_column("row_id", ids).append_column("source_file", pa.repeat(pa.scalar(file), t.num_rows))
     return t.append_column("source_row", rows if rows is not None else ids)
 
 
@@ -277,45 +281,43 @@ def extract_commitments(s: Settings) -> pa.Table:
 def load_reference(s: Settings, build: Build, catalog: Catalog, commitments: pa.Table) -> dict[str, int]:
     """Validate and load countries, indicators, commitments and links (small, bundled, every run)."""
     con = duckdb.connect()
-    rel = lambda p: str(p.relative_to(s.project_root))  # noqa: E731
-    catalog_dir = s.catalog_dir
     quarantined: dict[str, int] = {}
 
-    def check(table: str, batch: pa.Table, params: dict[str, Any], source_id: str, file: str) -> pa.Table:
-        inputs = [s.project_root / file] if (s.project_root / file).is_file() else sorted((s.project_root / file).glob("*"))
+    def check(table: str, rows: pa.Table, origin: Path, params: dict[str, Any], source_id: str = "catalog",
+              source_rows: pa.Array | None = None) -> pa.Table:
+        """Validate one reference table from `origin` (a file or a folder); quarantine its bad rows."""
+        inputs = [origin] if origin.is_file() else sorted(origin.glob("*"))
+        file = str(origin.relative_to(s.project_root))
         good, bad, _ = _validate_table(
-            s, table, batch, params, source_id=source_id, file=file, batch_id=batch_id_for(source_id, inputs),
-            retrieved_at=max(map(_file_time, inputs)), con=con,
+            s, table, _with_row_ids(rows, file, source_rows), params, source_id=source_id, file=file,
+            batch_id=batch_id_for(source_id, inputs), retrieved_at=max(map(_file_time, inputs)), con=con,
         )
         if bad.num_rows:
             build.insert("quarantine", bad, ignore_existing=True)
         quarantined[table] = bad.num_rows
         return good
 
-    countries = check("dim_country", _with_row_ids(catalog.countries, rel(catalog_dir / "countries.csv")), {}, "catalog", rel(catalog_dir / "countries.csv"))
+    countries = check("dim_country", catalog.countries, s.catalog_dir / "countries.csv", {})
     build.replace_rows("dim_country", conform(countries, "dim_country"))
 
-    indicators = check(
-        "dim_indicator", _with_row_ids(catalog.indicators, rel(catalog_dir / "indicators.csv")),
-        {"known_sources": sorted(sources())}, "catalog", rel(catalog_dir / "indicators.csv"),
-    )
+    indicators = check("dim_indicator", catalog.indicators, s.catalog_dir / "indicators.csv", {"known_sources": sorted(sources())})
     build.replace_rows(
         "dim_indicator", conform(indicators, "dim_indicator"),
         where="is_catalogued OR list_contains($ids, indicator_id)", params={"ids": catalog.indicator_ids},
     )
 
-    con.register("links", catalog.links)
-    con.register("extracted", commitments)
-    measured = con.sql("SELECT * EXCLUDE (key_phrase) FROM links WHERE indicator_id IS NOT NULL").to_arrow_table()
-    dim_commitment = con.sql((s.sql_dir / "load" / "dim_commitment.sql").read_text(encoding="utf-8")).to_arrow_table()
-    doc_rows = dim_commitment.column("sentence_index").cast(pa.int64())
-    good_commitments = check("dim_commitment", _with_row_ids(dim_commitment, "data/documents", doc_rows), {}, "commitments", "data/documents")
+    with registered(con, links=catalog.links, extracted=commitments):
+        measured = con.sql("SELECT * EXCLUDE (key_phrase) FROM links WHERE indicator_id IS NOT NULL").to_arrow_table()
+        dim_commitment = con.sql((s.sql_dir / "load" / "dim_commitment.sql").read_text(encoding="utf-8")).to_arrow_table()
+    good_commitments = check(
+        "dim_commitment", dim_commitment, s.documents_dir, {}, source_id="commitments",
+        source_rows=dim_commitment.column("sentence_index").cast(pa.int64()),
+    )
     build.replace_rows("dim_commitment", conform(good_commitments, "dim_commitment"))
 
     bridge = check(
-        "bridge_commitment_indicator", _with_row_ids(measured, rel(catalog_dir / "commitment_indicators.csv")),
+        "bridge_commitment_indicator", measured, s.catalog_dir / "commitment_indicators.csv",
         {"commitment_ids": good_commitments.column("commitment_id").to_pylist(), "indicator_ids": indicators.column("indicator_id").to_pylist()},
-        "catalog", rel(catalog_dir / "commitment_indicators.csv"),
     )
     build.replace_rows("bridge_commitment_indicator", conform(bridge, "bridge_commitment_indicator"))
     return quarantined
@@ -331,25 +333,21 @@ def _file_time(path: Path) -> datetime:
 def validate_resubmission(s: Settings, build: Build, source_id: str, rule: str | None, catalog: Catalog) -> Validated:
     """Quarantined rows still held for a source, rebuilt from their records and validated again
     against the suite and catalog as they are now (the fix a user made is what lets them pass)."""
-    con = build.con
-    con.register("catalog_indicators", catalog.indicators)
-    try:
-        staged = con.sql(
+    with registered(build.con, catalog_indicators=catalog.indicators):
+        staged = build.con.sql(
             (s.sql_dir / "quarantine" / "resubmit_batch.sql").read_text(encoding="utf-8"), params={"source": source_id, "rule": rule}
         ).to_arrow_table()
-    finally:
-        con.unregister("catalog_indicators")
-    started = datetime.now(timezone.utc)
-    empty_q = contract("quarantine").arrow_schema().empty_table()
-    base = dict(source_id=source_id, target_table="fact_observation", batch_id=f"resubmit-{build.run_id}",
-                retrieved_at=utcnow(), rows_in=staged.num_rows, rows_null=0, started_at=started)
+    held = nothing_to_load(
+        source_id, "fact_observation", batch_id=f"resubmit-{build.run_id}", rows_in=staged.num_rows,
+        note=f"re-submitted from quarantine (rule: {rule or 'any'})",
+    )
     if staged.num_rows == 0:
-        return Validated(**base, good=contract("fact_observation").arrow_schema().empty_table(), quarantine=empty_q)
+        return held
     params = {**default_params(), "known_countries": catalog.country_codes}
-    suite = load_suite("fact_observation")
-    good, failed, counts = quarantine_split(staged, suite, params, source=source_id, file="quarantine", con=duckdb.connect())
-    # still-failing rows are already in quarantine under their original batch, file and row
-    return Validated(**base, good=conform(good, "fact_observation"), quarantine=empty_q, rule_counts=counts)
+    good, _, held.rule_counts = quarantine_split(staged, load_suite("fact_observation"), params, source=source_id, file="quarantine")
+    # rows still failing are already in quarantine under their original batch, file and row
+    held.good = conform(good, "fact_observation")
+    return held
 
 
 # --- load -----------------------------------------------------------------------------------------
@@ -365,16 +363,19 @@ def load_batch(build: Build, v: Validated) -> MergeCounts:
     return counts
 
 
-def run_log_row(run_id: str, v: Validated, counts: MergeCounts, status: str | None = None, message: str | None = None) -> pa.Table:
+def status_of(v: Validated, counts: MergeCounts) -> str:
+    return "failed" if v.failed else "rejected" if v.rejected else "skipped" if v.skipped else "loaded" if counts.loaded else "unchanged"
+
+
+def run_log_row(run_id: str, v: Validated, counts: MergeCounts) -> pa.Table:
     row = {
-        "run_id": run_id, "source_id": v.source_id, "batch_id": v.batch_id,
-        "status": status or ("failed" if v.failed else "rejected" if v.rejected else "skipped" if v.skipped else "loaded" if counts.loaded else "unchanged"),
+        "run_id": run_id, "source_id": v.source_id, "batch_id": v.batch_id, "status": status_of(v, counts),
         "rules_hash": v.rules_hash,
         # microseconds: concurrent runs finishing in the same second must still order
         "started_at": v.started_at.replace(tzinfo=None), "finished_at": datetime.now(timezone.utc).replace(tzinfo=None),
         "rows_in": v.rows_in, "rows_null": v.rows_null, "rows_loaded": counts.loaded,
         "rows_unchanged": counts.unchanged, "rows_quarantined": v.quarantine.num_rows,
         "rows_revised": counts.changed, "revisions_flagged": counts.flagged,
-        "source_last_updated": v.source_last_updated, "message": message or v.rejected,
+        "source_last_updated": v.source_last_updated, "message": v.rejected or v.note,
     }
     return pa.Table.from_pylist([row], schema=contract("run_log").arrow_schema())

@@ -20,8 +20,14 @@ import pyarrow as pa
 import yaml
 
 from flows.config import settings
+from flows.duck import registered
 
 _PARAM = re.compile(r"\$([A-Za-z_]+)")
+# What quarantine_split returns per failing row and rule (before the loader adds file and batch).
+_NO_FAILURES = pa.schema([
+    ("row_id", pa.int64()), ("rule_id", pa.string()), ("expectation_type", pa.string()), ("column_name", pa.string()),
+    ("bad_value", pa.string()), ("reason", pa.string()), ("record", pa.string()),
+])
 
 
 class BatchRejected(Exception):
@@ -165,13 +171,10 @@ def _check_batch_rules(suite: Suite, con: duckdb.DuckDBPyConnection, params: dic
             wanted = kw.get("value_set") or []
             if not wanted:
                 continue
-            con.register("_wanted", pa.table({"v": pa.array(list(wanted), pa.string())}))
-            try:
+            with registered(con, _wanted=pa.table({"v": pa.array(list(wanted), pa.string())})):
                 missing = [r[0] for r in con.sql(
                     f"SELECT v FROM _wanted EXCEPT SELECT CAST({_ident(kw['column'])} AS VARCHAR) FROM batch ORDER BY 1"
                 ).fetchall()]
-            finally:
-                con.unregister("_wanted")
             if missing:
                 shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
                 raise BatchRejected(source, file, rule.rule_id, f"{reason}: {len(missing)} missing ({shown})")
@@ -193,8 +196,7 @@ def quarantine_split(
     unique `row_id` column. Raises BatchRejected when a batch-scope rule fails.
     """
     con = con or duckdb.connect()
-    con.register("batch", batch)
-    try:
+    with registered(con, batch=batch):
         _check_batch_rules(suite, con, params, source, file)
         parts: list[pa.Table] = []
         counts: dict[str, int] = {}
@@ -204,22 +206,14 @@ def quarantine_split(
             counts[rule.rule_id] = failed.num_rows
             if failed.num_rows:
                 parts.append(failed)
-        if parts:
-            con.register("failed", pa.concat_tables(parts))
+        if not parts:
+            return batch, _NO_FAILURES.empty_table(), counts
+        with registered(con, failed=pa.concat_tables(parts)):
             bad = con.sql(
                 "SELECT f.*, to_json(b) AS record FROM failed f JOIN batch b USING (row_id) ORDER BY f.row_id, f.rule_id"
             ).to_arrow_table()
             good = con.sql("SELECT * FROM batch ANTI JOIN failed USING (row_id)").to_arrow_table()
-            con.unregister("failed")
-        else:
-            bad = con.sql(
-                "SELECT row_id, NULL::VARCHAR AS rule_id, NULL::VARCHAR AS expectation_type, NULL::VARCHAR AS column_name, "
-                "NULL::VARCHAR AS bad_value, NULL::VARCHAR AS reason, NULL::VARCHAR AS record FROM batch LIMIT 0"
-            ).to_arrow_table()
-            good = batch
         return good, bad, counts
-    finally:
-        con.unregister("batch")
 
 
 def gx_validate(batch: pa.Table, suite: Suite, params: dict[str, Any]) -> dict[str, Any]:
