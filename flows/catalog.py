@@ -1,23 +1,36 @@
-"""The curated catalog (data/catalog/*.csv) as Arrow tables shaped by the table contracts.
+"""The curated catalog (data/catalog/) as Arrow tables shaped by the table contracts.
 
-The catalog is data, not code: countries, indicators with their unit, direction and plausible
-range, and the commitment-indicator links with a rationale each. This module only reads it.
+The catalog is data, not code: countries; indicators with their unit, direction and plausible range
+(one file per source under indicators/); and the commitment-indicator links with a rationale each
+(one file per source under links/). This module only reads it. Every row keeps the file and line it
+came from, so a bad catalog row is quarantined with its address like any other input.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from flows.config import Settings
 
+COUNTRY_COLUMNS = {"country_iso3": "VARCHAR", "wb_id": "VARCHAR", "country_name": "VARCHAR", "group_name": "VARCHAR", "is_focus": "BOOLEAN"}
+INDICATOR_COLUMNS = {
+    "indicator_id": "VARCHAR", "name": "VARCHAR", "unit": "VARCHAR", "source_id": "VARCHAR",
+    "publisher": "VARCHAR", "licence": "VARCHAR", "direction": "VARCHAR", "valid_min": "DOUBLE",
+    "valid_max": "DOUBLE", "flat_band": "DOUBLE", "flat_band_kind": "VARCHAR", "theme": "VARCHAR",
+    "notes": "VARCHAR",
+}
+LINK_COLUMNS = {"commitment_id": "VARCHAR", "key_phrase": "VARCHAR", "indicator_id": "VARCHAR", "relation": "VARCHAR",
+                "base_year": "INTEGER", "rationale": "VARCHAR"}
+
 
 @dataclass(frozen=True)
 class Catalog:
     countries: pa.Table
-    indicators: pa.Table
-    links: pa.Table  # commitment_id, key_phrase, indicator_id (null = not measurable), relation, base_year, rationale
+    indicators: pa.Table  # + is_catalogued, source_file, source_row
+    links: pa.Table  # commitment_id, key_phrase, indicator_id (null = not measurable), relation, base_year, rationale, source_file, source_row
 
     @property
     def country_codes(self) -> list[str]:
@@ -28,35 +41,30 @@ class Catalog:
         return sorted(self.indicators.column("indicator_id").to_pylist())
 
 
+def catalog_files(s: Settings) -> list[Path]:
+    """Every file the catalog is read from (what a change of catalog is detected by)."""
+    d = s.catalog_dir
+    return [d / "countries.csv", *sorted((d / "indicators").glob("*.csv")), *sorted((d / "links").glob("*.csv"))]
+
+
+def _read(con: duckdb.DuckDBPyConnection, s: Settings, paths: list[Path], columns: dict[str, str]) -> pa.Table:
+    """Read same-shaped CSV files, each row tagged with its file (relative) and 1-based data line."""
+    parts = [
+        con.sql(
+            "SELECT *, $file AS source_file, CAST(row_number() OVER () AS BIGINT) AS source_row "
+            "FROM read_csv($path, header=true, columns=$columns, nullstr='', quote='\"')",
+            params={"path": str(p), "columns": columns, "file": str(p.relative_to(s.project_root))},
+        ).to_arrow_table()
+        for p in paths
+    ]
+    return pa.concat_tables(parts)
+
+
 def read_catalog(s: Settings) -> Catalog:
     con = duckdb.connect()
     d = s.catalog_dir
-
-    def csv(name: str, columns: dict[str, str]) -> pa.Table:
-        return con.sql(
-            "SELECT * FROM read_csv($path, header=true, columns=$columns, nullstr='', quote='\"')",
-            params={"path": str(d / name), "columns": columns},
-        ).to_arrow_table()
-
-    countries = csv(
-        "countries.csv",
-        {"country_iso3": "VARCHAR", "wb_id": "VARCHAR", "country_name": "VARCHAR", "group_name": "VARCHAR", "is_focus": "BOOLEAN"},
-    )
-    indicators = con.sql(
-        "SELECT *, true AS is_catalogued FROM read_csv($path, header=true, columns=$columns, nullstr='')",
-        params={
-            "path": str(d / "indicators.csv"),
-            "columns": {
-                "indicator_id": "VARCHAR", "name": "VARCHAR", "unit": "VARCHAR", "source_id": "VARCHAR",
-                "publisher": "VARCHAR", "licence": "VARCHAR", "direction": "VARCHAR", "valid_min": "DOUBLE",
-                "valid_max": "DOUBLE", "flat_band": "DOUBLE", "flat_band_kind": "VARCHAR", "theme": "VARCHAR",
-                "notes": "VARCHAR",
-            },
-        },
-    ).to_arrow_table()
-    links = csv(
-        "commitment_indicators.csv",
-        {"commitment_id": "VARCHAR", "key_phrase": "VARCHAR", "indicator_id": "VARCHAR", "relation": "VARCHAR",
-         "base_year": "INTEGER", "rationale": "VARCHAR"},
-    )
+    countries = _read(con, s, [d / "countries.csv"], COUNTRY_COLUMNS)
+    indicators = _read(con, s, sorted((d / "indicators").glob("*.csv")), INDICATOR_COLUMNS)
+    indicators = indicators.append_column("is_catalogued", pa.repeat(pa.scalar(True), indicators.num_rows))
+    links = _read(con, s, sorted((d / "links").glob("*.csv")), LINK_COLUMNS)
     return Catalog(countries=countries, indicators=indicators, links=links)

@@ -139,7 +139,7 @@ class Build:
 
     def release_quarantined(self, good: pa.Table) -> None:
         """Mark earlier quarantine rows of these (batch, file, row)s as released in this run."""
-        keys = good.select(["batch_id", "source_file", "source_row", "indicator_id", "country_iso3", "period"])
+        keys = good.select(["batch_id", "source_file", "source_row", "indicator_id", "country_iso3", "period", "sex", "breakdown"])
         with registered(self.con, _released=keys):
             self.con.sql(_sql(self.s, "load/release_quarantined.sql"), params={"run_id": self.run_id})
 
@@ -155,9 +155,11 @@ class Build:
     def finish(self) -> dict[str, int]:
         """Build marts, check, write the lake version, swap the file in. Returns rows per table."""
         t0 = time.perf_counter()
-        for path in sorted((self.s.sql_dir / "marts").glob("*.sql")):
+        for path in [*sorted((self.s.sql_dir / "derived").glob("*.sql")), *sorted((self.s.sql_dir / "marts").glob("*.sql"))]:
             self.con.sql(path.read_text(encoding="utf-8"))
         for c in self.contracts.values():
+            if c.kind == "staging":  # describes a parser's output, not a warehouse table
+                continue
             for stmt in c.comment_sql():
                 self.con.sql(stmt)
         self._check()

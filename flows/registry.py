@@ -1,11 +1,13 @@
-"""Every indicator source ciw knows, declared once: how to fetch it live, where its bundled snapshot
-is, how to parse it, and which staging SQL shapes it into its table.
+"""Every indicator source ciw knows: each connector module under flows/sources/ declares one
+`SOURCE = Source(...)`; this module collects them.
 
-A new source is a module under flows/sources/ plus one entry here and one file in sql/staging/.
+A source is a publisher's format, not a table: all of them parse to the parsed_observation shape
+(schemas/parsed_observation.yaml) and load through the same staging query, suites and loader.
 """
 from __future__ import annotations
 
-import csv
+import importlib
+import pkgutil
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -16,59 +18,48 @@ import duckdb
 import pyarrow as pa
 
 from flows.config import Settings
-from flows.sources import worldbank
 
 
 @dataclass(frozen=True)
 class Source:
     source_id: str
-    target_table: str
-    publisher: str
-    address: str
-    snapshot_files: Callable[[Settings], list[Path]]
-    snapshot_retrieved_at: Callable[[Settings], dict[str, datetime]]  # file name -> capture time
-    parse: Callable[[duckdb.DuckDBPyConnection, list[Path]], pa.Table]
-    fetch_live: Callable[[Settings, Path], list[Path]]
+    publisher: str  # who publishes the figures (recorded on every row)
+    address: str  # the publisher's page or API for this data (default source_url of a row)
+    licence: str  # the publisher's terms, as stated
+    snapshot: str  # folder under data/snapshot/ holding the bundled files and their manifest.csv
+    parse: Callable[[duckdb.DuckDBPyConnection, list[Path]], pa.Table]  # -> parsed_observation rows
+    fetch_live: Callable[[Settings, Path], list[Path]]  # lands raw files under the given folder
+    target_table: str = "fact_observation"
 
+    def snapshot_dir(self, s: Settings) -> Path:
+        return s.snapshot_dir / self.snapshot
 
-def _wb_snapshot_dir(s: Settings) -> Path:
-    return s.snapshot_dir / "worldbank"
+    def snapshot_files(self, s: Settings) -> list[Path]:
+        from flows.sources.observations import manifest_files
 
+        return manifest_files(self.snapshot_dir(s))
 
-def _wb_snapshot_retrieved_at(s: Settings) -> dict[str, datetime]:
-    """When each bundled file's figures were captured, as its manifest records."""
-    with open(_wb_snapshot_dir(s) / "manifest.csv", newline="", encoding="utf-8") as fh:
-        return {row["file"]: datetime.fromisoformat(row["retrieved_at"]) for row in csv.DictReader(fh)}
+    def snapshot_retrieved_at(self, s: Settings) -> dict[str, datetime]:
+        """When each bundled file's figures were captured, as its manifest records."""
+        from flows.sources.observations import manifest_retrieved_at
 
-
-def _wb_fetch_live(s: Settings, dest: Path) -> list[Path]:
-    """Fetch every World Bank series of the catalog for the catalog's countries."""
-    from flows.catalog import read_catalog
-
-    catalog = read_catalog(s)
-    ids = [i for i, src in zip(catalog.indicators.column("indicator_id").to_pylist(), catalog.indicators.column("source_id").to_pylist()) if src == "worldbank"]
-    countries = catalog.countries.column("country_iso3").to_pylist()
-    files: list[Path] = []
-    for indicator in ids:
-        # WGI series live in API database 3; everything else in WDI (2, the default).
-        files += worldbank.fetch_indicator(indicator, countries, dest, source="3" if indicator.startswith("GOV_WGI_") else None)
-    return files
+        return manifest_retrieved_at(self.snapshot_dir(s))
 
 
 @cache
 def sources() -> dict[str, Source]:
-    return {
-        worldbank.SOURCE_ID: Source(
-            source_id=worldbank.SOURCE_ID,
-            target_table="fact_observation",
-            publisher="World Bank",
-            address=worldbank.BASE_URL,
-            snapshot_files=lambda s: worldbank.snapshot_files(_wb_snapshot_dir(s)),
-            snapshot_retrieved_at=_wb_snapshot_retrieved_at,
-            parse=worldbank.parse_inputs,
-            fetch_live=_wb_fetch_live,
-        ),
-    }
+    """All connectors, found as modules of flows.sources that declare SOURCE."""
+    import flows.sources as package
+
+    found: dict[str, Source] = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"flows.sources.{info.name}")
+        src = getattr(module, "SOURCE", None)
+        if isinstance(src, Source):
+            if src.source_id in found:
+                raise ValueError(f"two connectors declare source {src.source_id!r}")
+            found[src.source_id] = src
+    return found
 
 
 def source(name: str) -> Source:

@@ -17,14 +17,16 @@ import duckdb
 import pyarrow as pa
 
 from flows import commitments as commitments_mod
-from flows.catalog import Catalog
+from flows.catalog import Catalog, catalog_files
 from flows.config import Settings
 from flows.contracts import conform, contract
 from flows.duck import registered
 from flows.load import Build, MergeCounts, pause_point
 from flows.registry import Source, sources
 from flows.sources.http import SourceError
-from flows.validate import BatchRejected, default_params, gx_validate, load_suite, quarantine_split
+from flows.validate import BatchRejected, default_params, gx_validate, load_suite, quarantine_split, suite_for
+
+DERIVED = "derived"  # catalog source_id of indicators computed in SQL from other series (sql/derived/)
 
 _GX_LOCK = threading.Lock()  # the GX context is shared and not thread-safe
 
@@ -104,10 +106,10 @@ def rules_fingerprint(s: Settings, source: Source) -> str:
     """What a batch was checked against: a change here re-validates input that has not changed."""
     files = [
         s.expectations_dir / f"{source.target_table}.json",
+        *[p for p in [s.expectations_dir / "sources" / f"{source.source_id}.json"] if p.exists()],
         s.sql_dir / "rules.yaml",
-        s.sql_dir / "staging" / f"{source.source_id}.sql",
-        s.catalog_dir / "indicators.csv",
-        s.catalog_dir / "countries.csv",
+        s.sql_dir / "staging" / "observations.sql",
+        *catalog_files(s),
     ]
     return content_hash(files)
 
@@ -210,7 +212,7 @@ def _validate_table(
     retrieved_at: datetime, con: duckdb.DuckDBPyConnection,
 ) -> tuple[pa.Table, pa.Table, dict[str, int]]:
     """Batch gates, row rules in DuckDB, GX for the record; returns (good, quarantine rows, counts)."""
-    suite = load_suite(table)
+    suite = suite_for(table, source_id)
     good, failed, counts = quarantine_split(batch, suite, params, source=source_id, file=file, con=con)
     with _GX_LOCK:
         _write_gx_result(s, table, batch_id, gx_validate(batch, suite, params))
@@ -240,8 +242,9 @@ def validate_source_batch(
     con.register("catalog_indicators", catalog.indicators)
     con.register("retrievals", extracted.retrievals())
     staged = con.sql(
-        (s.sql_dir / "staging" / f"{source.source_id}.sql").read_text(encoding="utf-8"),
-        params={"source_id": source.source_id, "batch_id": extracted.batch_id, "retrieved_at": extracted.retrieved_at},
+        (s.sql_dir / "staging" / "observations.sql").read_text(encoding="utf-8"),
+        params={"source_id": source.source_id, "publisher": source.publisher, "licence": source.licence,
+                "address": source.address, "batch_id": extracted.batch_id, "retrieved_at": extracted.retrieved_at},
     ).to_arrow_table()
     rows_null = con.sql("SELECT count(*) FROM parsed WHERE value IS NULL AND value_text IS NULL").fetchall()[0][0]
     seen = con.sql("SELECT DISTINCT indicator_id, indicator_name, $sid AS source_id FROM parsed WHERE indicator_id IS NOT NULL", params={"sid": source.source_id}).to_arrow_table()
@@ -269,7 +272,10 @@ def validate_source_batch(
 def _with_row_ids(t: pa.Table, file: str, rows: pa.Array | None = None) -> pa.Table:
     """Row ids and provenance columns the validator needs on a reference table."""
     ids = pa.array(range(1, t.num_rows + 1), pa.int64())
-    t = t.append_column("row_id", ids).append_column("source_file", pa.repeat(pa.scalar(file), t.num_rows))
+    t = t.append_column("row_id", ids)
+    if "source_file" in t.column_names:  # catalog tables know their file and line already
+        return t
+    t = t.append_column("source_file", pa.repeat(pa.scalar(file), t.num_rows))
     return t.append_column("source_row", rows if rows is not None else ids)
 
 
@@ -300,7 +306,7 @@ def load_reference(s: Settings, build: Build, catalog: Catalog, commitments: pa.
     countries = check("dim_country", catalog.countries, s.catalog_dir / "countries.csv", {})
     build.replace_rows("dim_country", conform(countries, "dim_country"))
 
-    indicators = check("dim_indicator", catalog.indicators, s.catalog_dir / "indicators.csv", {"known_sources": sorted(sources())})
+    indicators = check("dim_indicator", catalog.indicators, s.catalog_dir / "indicators", {"known_sources": [*sorted(sources()), DERIVED]})
     build.replace_rows(
         "dim_indicator", conform(indicators, "dim_indicator"),
         where="is_catalogued OR list_contains($ids, indicator_id)", params={"ids": catalog.indicator_ids},
@@ -316,7 +322,7 @@ def load_reference(s: Settings, build: Build, catalog: Catalog, commitments: pa.
     build.replace_rows("dim_commitment", conform(good_commitments, "dim_commitment"))
 
     bridge = check(
-        "bridge_commitment_indicator", measured, s.catalog_dir / "commitment_indicators.csv",
+        "bridge_commitment_indicator", measured, s.catalog_dir / "links",
         {"commitment_ids": good_commitments.column("commitment_id").to_pylist(), "indicator_ids": indicators.column("indicator_id").to_pylist()},
     )
     build.replace_rows("bridge_commitment_indicator", conform(bridge, "bridge_commitment_indicator"))
@@ -330,12 +336,19 @@ def _file_time(path: Path) -> datetime:
     return datetime(1970, 1, 1)
 
 
+def _record_structure() -> str:
+    """json_transform structure of a staged fact row: the contract's columns and the raw value text."""
+    cols = {c.name: c.type for c in contract("fact_observation").columns} | {"value_text": "VARCHAR"}
+    return json.dumps(cols)
+
+
 def validate_resubmission(s: Settings, build: Build, source_id: str, rule: str | None, catalog: Catalog) -> Validated:
     """Quarantined rows still held for a source, rebuilt from their records and validated again
     against the suite and catalog as they are now (the fix a user made is what lets them pass)."""
     with registered(build.con, catalog_indicators=catalog.indicators):
         staged = build.con.sql(
-            (s.sql_dir / "quarantine" / "resubmit_batch.sql").read_text(encoding="utf-8"), params={"source": source_id, "rule": rule}
+            (s.sql_dir / "quarantine" / "resubmit_batch.sql").read_text(encoding="utf-8").replace("{record_columns}", _record_structure()),
+            params={"source": source_id, "rule": rule},
         ).to_arrow_table()
     held = nothing_to_load(
         source_id, "fact_observation", batch_id=f"resubmit-{build.run_id}", rows_in=staged.num_rows,
@@ -344,7 +357,7 @@ def validate_resubmission(s: Settings, build: Build, source_id: str, rule: str |
     if staged.num_rows == 0:
         return held
     params = {**default_params(), "known_countries": catalog.country_codes}
-    good, _, held.rule_counts = quarantine_split(staged, load_suite("fact_observation"), params, source=source_id, file="quarantine")
+    good, _, held.rule_counts = quarantine_split(staged, suite_for("fact_observation", source_id), params, source=source_id, file="quarantine")
     # rows still failing are already in quarantine under their original batch, file and row
     held.good = conform(good, "fact_observation")
     return held

@@ -91,6 +91,17 @@ def load_suite(name: str) -> Suite:
     return Suite(name=name, path=path, raw=raw, rules=rules)
 
 
+def suite_for(table: str, source_id: str | None = None) -> Suite:
+    """The table's suite plus the source's own rules (expectations/sources/<source_id>.json), if any:
+    every source meets the table's contract, and some formats have checks only they need."""
+    base = load_suite(table)
+    if source_id is None or not (settings().expectations_dir / "sources" / f"{source_id}.json").exists():
+        return base
+    extra = load_suite(f"sources/{source_id}")
+    raw = {**base.raw, "expectations": base.raw["expectations"] + extra.raw["expectations"]}
+    return Suite(name=base.name, path=base.path, raw=raw, rules=base.rules + extra.rules)
+
+
 @cache
 def _templates() -> dict[str, dict[str, str]]:
     return yaml.safe_load((settings().sql_dir / "rules.yaml").read_text(encoding="utf-8"))

@@ -122,17 +122,18 @@ def render_status(report: dict[str, Any]) -> str:
     out.append("rows per table:")
     out += [f"  {r['table_name']:<30} {r['rows']:>10,}" for r in report["tables"]]
     out.append("")
-    out.append("freshness per source:")
+    out.append("per source: rows, periods covered, freshness:")
     for r in report["freshness"]:
         out.append(
-            f"  {r['source_id']:<12} rows {r['rows']:>8,}  periods {r['first_period']}..{r['last_period']}  "
-            f"publisher updated {r['source_updated']}  retrieved {r['retrieved_at']}  last load {r['last_load_status']} at {r['last_load_at']}"
+            f"  {r['source_id']:<18} rows {r['rows']:>8,}  indicators {r['indicators'] or 0:>3}  covers {r['covers_from']}..{r['covers_to']} "
+            f"({r['period_types']})  publisher updated {r['source_updated']}  retrieved {r['retrieved_at']} "
+            f"({r['days_since_retrieval']} days ago)  last load {r['last_load_status']} at {r['last_load_at']}"
         )
     out.append("")
     out.append("recent runs (per source):")
     for r in report["recent_runs"]:
         out.append(
-            f"  {r['run_id']}  {r['source_id']:<12} {r['status']:<10} in {r['rows_in']:>7,}  loaded {r['rows_loaded']:>7,}  "
+            f"  {r['run_id']}  {r['source_id']:<18} {r['status']:<10} in {r['rows_in']:>7,}  loaded {r['rows_loaded']:>7,}  "
             f"quarantined {r['rows_quarantined']:>5,}  {r['seconds']:.1f}s" + (f"  {r['message']}" if r['message'] else "")
         )
     return "\n".join(out) + "\n"

@@ -6,15 +6,10 @@ gets which answer, and counts requests so retries are checked, not assumed.
 from __future__ import annotations
 
 import csv
-import json
-import threading
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+import json
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 import duckdb
 import pyarrow as pa
@@ -23,6 +18,7 @@ import pytest
 from flows.sources import http as wbhttp
 from flows.sources import worldbank as wb
 from flows.sources.http import SourceError
+from tests.fakeserver import FakePublisher as FakeWorldBank, Reply, serving
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "worldbank"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -42,77 +38,11 @@ def vc_query(page: int) -> dict[str, str]:
     return {"format": "json", "date": "2019:2023", "per_page": "4", "page": str(page)}
 
 
-# ---------------------------------------------------------------------------------------------
-# The local server
-# ---------------------------------------------------------------------------------------------
-@dataclass
-class Reply:
-    body: bytes = b""
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-    content_type: str = "application/json;charset=utf-8"
-
-
-class FakeWorldBank:
-    """Answers routed by (path, query); a route's replies are used in turn, the last one repeats."""
-
-    def __init__(self) -> None:
-        self.routes: dict[tuple[str, frozenset], list[Reply]] = {}
-        self.hits: Counter[str] = Counter()
-        self.user_agents: list[str] = []
-        self.lock = threading.Lock()
-        self.base_url = ""
-
-    def on(self, path: str, query: dict[str, str], *replies: Reply) -> None:
-        self.routes[(path, frozenset(query.items()))] = list(replies)
-
-    def next_reply(self, raw_path: str, user_agent: str) -> Reply:
-        parts = urlsplit(raw_path)
-        path = unquote(parts.path)
-        key = (path, frozenset(parse_qsl(parts.query)))
-        with self.lock:
-            self.hits[path] += 1
-            self.user_agents.append(user_agent)
-            replies = self.routes.get(key)
-            if not replies:
-                return Reply(b"no route", status=404, content_type="text/plain")
-            return replies.pop(0) if len(replies) > 1 else replies[0]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        reply = self.server.fake.next_reply(self.path, self.headers.get("User-Agent", ""))
-        if reply.delay:
-            time.sleep(reply.delay)
-        try:
-            self.send_response(reply.status)
-            self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(reply.body)))
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(reply.body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (timeout test)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def api():
-    fake = FakeWorldBank()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    server.block_on_close = False
-    server.fake = fake
-    fake.base_url = f"http://127.0.0.1:{server.server_address[1]}/v2"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield fake
-    server.shutdown()
-    server.server_close()
+    with serving() as fake:
+        fake.base_url = f"{fake.origin}/v2"
+        yield fake
 
 
 @pytest.fixture

@@ -22,7 +22,9 @@ import httpx
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flows.config import PROJECT_ROOT
+from flows.config import PROJECT_ROOT, Settings
+from flows.registry import Source
+from flows.sources.observations import to_parsed
 from flows.sources.http import (
     DEFAULT_BACKOFF,
     DEFAULT_MAX_RETRY_AFTER,
@@ -48,7 +50,7 @@ PRIMARY_KEY = ("indicator_id", "country_iso3", "period")
 
 def _read_countries(path: Path) -> tuple[str, ...]:
     with path.open(newline="", encoding="utf-8") as fh:
-        return tuple(row["country_iso3"] for row in csv.DictReader(fh))
+        return tuple(row["country_iso3"] for row in csv.DictReader(fh) if row["wb_id"])  # regions have no WB id
 
 
 DEFAULT_COUNTRIES: tuple[str, ...] = _read_countries(COUNTRIES_CSV)
@@ -482,3 +484,43 @@ def snapshot_files(snapshot_dir: Path = SNAPSHOT_DIR) -> list[Path]:
         if m:
             found.append(((m["indicator"], int(m["page"] or 1)), path))
     return [path for _, path in sorted(found)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The connector as the registry sees it
+# ---------------------------------------------------------------------------------------------
+def parse(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> pa.Table:
+    """API pages or bulk CSV files -> parsed_observation rows (periods as the API labels them)."""
+    t = parse_inputs(con, paths)
+    keep = ["indicator_id", "indicator_name", "country_iso3", "period", "value", "value_text", "unit",
+            "lastupdated", "source_file", "source_row"]
+    t = t.select(keep)
+    # the API's unit field is almost always "": the catalog holds the unit
+    return to_parsed(t.set_column(keep.index("unit"), "unit", pc.if_else(pc.equal(t["unit"], ""), None, t["unit"])))
+
+
+def fetch_live(s: Settings, dest: Path) -> list[Path]:
+    """Fetch every World Bank series of the catalog for the catalog's countries."""
+    from flows.catalog import read_catalog
+
+    catalog = read_catalog(s)
+    ids = [i for i, src in zip(catalog.indicators.column("indicator_id").to_pylist(),
+                               catalog.indicators.column("source_id").to_pylist()) if src == SOURCE_ID]
+    countries = [c for c, wb in zip(catalog.countries.column("country_iso3").to_pylist(),
+                                    catalog.countries.column("wb_id").to_pylist()) if wb]
+    files: list[Path] = []
+    for indicator in ids:
+        # WGI series live in API database 3; everything else in WDI (2, the default).
+        files += fetch_indicator(indicator, countries, dest, source="3" if indicator.startswith("GOV_WGI_") else None)
+    return files
+
+
+SOURCE = Source(
+    source_id=SOURCE_ID,
+    publisher="World Bank (World Development Indicators; Worldwide Governance Indicators)",
+    address=BASE_URL,
+    licence="CC BY 4.0",
+    snapshot="worldbank",
+    parse=parse,
+    fetch_live=fetch_live,
+)

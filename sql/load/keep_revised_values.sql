@@ -5,6 +5,8 @@ SELECT
     indicator_id,
     country_iso3,
     period,
+    sex,
+    breakdown,
     old_year AS year,
     old_value AS value,
     old_source_id AS source_id,

@@ -1,12 +1,16 @@
 -- One row per commitment x linked indicator x country: where the indicator stood at the base year
 -- (the last annual value at or before it, default 2017, the conference) and where it stands now.
 -- Status respects the indicator's direction: improving, worsening, flat (change within the
--- indicator's flat band), or no data (no baseline, or nothing published after the baseline year).
+-- indicator's flat band), context (an indicator with no better direction), or no data (no baseline, or nothing published after the baseline year).
 CREATE OR REPLACE VIEW mart_commitment_progress AS
 WITH annual AS (
+    -- whole years only (calendar or US fiscal), the total breakdown, and figures read as published:
+    -- part-year, to-date, lower-bound and document-stated values never enter a trend
     SELECT indicator_id, country_iso3, year, value, source_id
-    FROM fact_observation
-    WHERE period = CAST(year AS VARCHAR)
+    FROM observation
+    WHERE period_type IN ('year', 'us_fiscal_year')
+      AND sex = 'total' AND breakdown = 'total'
+      AND (qualifier IS NULL OR qualifier = 'rounded')
 ),
 links AS (
     SELECT b.commitment_id, b.indicator_id, b.relation, b.base_year, b.rationale,
@@ -17,6 +21,9 @@ links AS (
     JOIN dim_commitment c USING (commitment_id)
     JOIN dim_indicator i USING (indicator_id)
     CROSS JOIN dim_country k
+    -- a region (XMR, XCA) only where the indicator is published for it
+    WHERE k.wb_id IS NOT NULL
+       OR EXISTS (SELECT 1 FROM annual a WHERE a.indicator_id = b.indicator_id AND a.country_iso3 = k.country_iso3)
 ),
 baseline AS (
     SELECT l.commitment_id, l.indicator_id, l.country_iso3,
@@ -53,6 +60,7 @@ SELECT
     CASE
         WHEN change IS NULL THEN 'no data'
         WHEN abs(change) <= coalesce(band, 0) THEN 'flat'
+        WHEN direction = 'neutral' THEN 'context'
         WHEN (change > 0) = (direction = 'higher') THEN 'improving'
         ELSE 'worsening'
     END AS status,

@@ -1,6 +1,8 @@
 -- Rebuild a fact_observation batch from quarantined rows still held (their `record` JSON), with
 -- the plausible range taken from the catalog as it is now, so a fixed catalog or suite can let
 -- them through. One row per quarantined input row, whatever number of rules it broke.
+-- {record_columns} is filled in from the fact_observation contract (json_transform structure), so
+-- every column the row was staged with comes back with its type.
 WITH held AS (
     SELECT DISTINCT ON (q.batch_id, q.source_file, q.source_row, q.record_key) q.batch_id, q.source_file, q.source_row, q.record
     FROM quarantine AS q
@@ -12,22 +14,16 @@ WITH held AS (
             WHERE r.rule_id = $rule AND r.batch_id = q.batch_id AND r.source_file = q.source_file
               AND r.source_row = q.source_row AND r.record_key = q.record_key))
     ORDER BY q.batch_id, q.source_file, q.source_row, q.record_key
+),
+rebuilt AS (
+    SELECT h.batch_id AS held_batch, h.source_file AS held_file, h.source_row AS held_row,
+           json_transform(h.record, '{record_columns}') AS r
+    FROM held AS h
 )
 SELECT
-    row_number() OVER (ORDER BY h.batch_id, h.source_file, h.source_row) AS row_id,
-    json_extract_string(h.record, '$.indicator_id') AS indicator_id,
-    json_extract_string(h.record, '$.country_iso3') AS country_iso3,
-    json_extract_string(h.record, '$.period') AS period,
-    TRY_CAST(json_extract_string(h.record, '$.year') AS INTEGER) AS year,
-    TRY_CAST(json_extract_string(h.record, '$.value') AS DOUBLE) AS value,
-    json_extract_string(h.record, '$.value_text') AS value_text,
-    json_extract_string(h.record, '$.source_id') AS source_id,
-    h.batch_id,
-    TRY_CAST(json_extract_string(h.record, '$.retrieved_at') AS TIMESTAMP) AS retrieved_at,
-    TRY_CAST(json_extract_string(h.record, '$.source_updated') AS DATE) AS source_updated,
-    h.source_file,
-    h.source_row,
+    row_number() OVER (ORDER BY b.held_batch, b.held_file, b.held_row) AS row_id,
+    unnest(b.r),
     i.valid_min,
     i.valid_max
-FROM held AS h
-LEFT JOIN catalog_indicators AS i ON i.indicator_id = json_extract_string(h.record, '$.indicator_id')
+FROM rebuilt AS b
+LEFT JOIN catalog_indicators AS i ON i.indicator_id = b.r.indicator_id
