@@ -138,7 +138,7 @@ def test_changed_rules_revalidate_unchanged_input(prefect_server, ciw_home):
     from flows.pipeline import nightly
 
     nightly()
-    catalog = settings().catalog_dir / "indicators.csv"
+    catalog = settings().catalog_dir / "indicators" / "worldbank.csv"
     original = catalog.read_text()
     # a stricter plausible range for the homicide rate: some published rates now break it
     catalog.write_text(original.replace("lower,0,500,0.5,abs,violence_youth", "lower,0,20,0.5,abs,violence_youth"))

@@ -27,7 +27,7 @@ def test_resubmit_after_a_catalog_fix_loads_the_rows_and_keeps_the_record(prefec
     rows = [r for r in rows if r["value"] is not None and r["countryiso3code"] == "HND"][:5]
     f = tmp_path / "VC.IHR.PSRC.P5.json"
     f.write_text(json.dumps([{**meta, "total": len(rows)}, rows]))
-    catalog = settings().catalog_dir / "indicators.csv"
+    catalog = settings().catalog_dir / "indicators" / "worldbank.csv"
     original = catalog.read_text()
     # a wrong catalog entry: Honduras' homicide rates (30-40 per 100,000) exceed this "maximum"
     catalog.write_text(original.replace("lower,0,500,0.5,abs,violence_youth", "lower,0,20,0.5,abs,violence_youth"))

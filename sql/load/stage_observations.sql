@@ -19,4 +19,6 @@ FROM _incoming AS i
 LEFT JOIN fact_observation AS f
     ON f.indicator_id = i.indicator_id
    AND f.country_iso3 = i.country_iso3
-   AND f.period = i.period;
+   AND f.period = i.period
+   AND f.sex = i.sex
+   AND f.breakdown = i.breakdown;
