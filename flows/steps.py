@@ -24,7 +24,7 @@ from flows.duck import registered
 from flows.load import Build, MergeCounts, pause_point
 from flows.registry import Source, sources
 from flows.sources.http import SourceError
-from flows.validate import BatchRejected, default_params, gx_validate, load_suite, quarantine_split, suite_for
+from flows.validate import BatchRejected, default_params, gx_validate, quarantine_split, suite_for
 
 DERIVED = "derived"  # catalog source_id of indicators computed in SQL from other series (sql/derived/)
 
@@ -158,7 +158,7 @@ def gate_params(extracted: Extracted, previous: PreviousLoad | None) -> dict[str
     params = default_params()
     if extracted.mode not in ("snapshot", "live"):
         return params
-    suite = load_suite("fact_observation")
+    suite = suite_for("fact_observation", extracted.source_id)
     max_age = gate_setting(suite, "source_not_stale", "max_age_days", 400)
     params["oldest_acceptable_update"] = (extracted.retrieved_at - timedelta(days=max_age)).date()
     if previous is not None:

@@ -93,13 +93,17 @@ def load_suite(name: str) -> Suite:
 
 def suite_for(table: str, source_id: str | None = None) -> Suite:
     """The table's suite plus the source's own rules (expectations/sources/<source_id>.json), if any:
-    every source meets the table's contract, and some formats have checks only they need."""
+    every source meets the table's contract, and some formats have checks only they need. A source
+    rule with the rule_id of a table rule replaces it (e.g. a longer staleness limit for a publisher
+    that updates a series every few years), so an exception is stated where the source is described."""
     base = load_suite(table)
     if source_id is None or not (settings().expectations_dir / "sources" / f"{source_id}.json").exists():
         return base
     extra = load_suite(f"sources/{source_id}")
-    raw = {**base.raw, "expectations": base.raw["expectations"] + extra.raw["expectations"]}
-    return Suite(name=base.name, path=base.path, raw=raw, rules=base.rules + extra.rules)
+    own = {r.rule_id for r in extra.rules}
+    kept = [i for i, r in enumerate(base.rules) if r.rule_id not in own]
+    raw = {**base.raw, "expectations": [base.raw["expectations"][i] for i in kept] + extra.raw["expectations"]}
+    return Suite(name=base.name, path=base.path, raw=raw, rules=tuple(base.rules[i] for i in kept) + extra.rules)
 
 
 @cache

@@ -26,6 +26,9 @@ def fact_batch(rows: list[dict]) -> pa.Table:
         "indicator_id": "VC.IHR.PSRC.P5", "country_iso3": "GTM", "period": "2020", "year": 2020, "value": 15.3,
         "source_id": "worldbank", "batch_id": "worldbank-test", "retrieved_at": datetime(2026, 7, 1),
         "source_updated": date(2026, 7, 1), "source_file": "VC.IHR.PSRC.P5.json", "valid_min": 0.0, "valid_max": 500.0,
+        "period_type": "year", "period_start": date(2020, 1, 1), "period_end": date(2020, 12, 31), "sex": "total",
+        "breakdown": "total", "unit": None, "qualifier": None, "note": None, "publisher": "World Bank",
+        "licence": "CC BY 4.0", "source_url": "https://api.worldbank.org/v2", "citation": None,
     }
     full = [{"row_id": i + 1, **base, "source_row": i + 1, **r} for i, r in enumerate(rows)]
     for row in full:
@@ -35,6 +38,9 @@ def fact_batch(rows: list[dict]) -> pa.Table:
         ("year", pa.int32()), ("value", pa.float64()), ("value_text", pa.string()), ("source_id", pa.string()), ("batch_id", pa.string()),
         ("retrieved_at", pa.timestamp("us")), ("source_updated", pa.date32()), ("source_file", pa.string()),
         ("source_row", pa.int64()), ("valid_min", pa.float64()), ("valid_max", pa.float64()),
+        ("period_type", pa.string()), ("period_start", pa.date32()), ("period_end", pa.date32()), ("sex", pa.string()),
+        ("breakdown", pa.string()), ("unit", pa.string()), ("qualifier", pa.string()), ("note", pa.string()),
+        ("publisher", pa.string()), ("licence", pa.string()), ("source_url", pa.string()), ("citation", pa.string()),
     ])
     return pa.Table.from_pylist(full, schema=schema)
 
