@@ -78,7 +78,7 @@ def test_readers_are_never_blocked_nor_shown_a_half_state(home, tmp_path):
         time.sleep(1.0)
         f, _, _ = revision_file(tmp_path)
         ingest_file(path=str(f), source="worldbank")  # publish 1: a revised value
-        nightly()  # publish 2: the snapshot value again
+        nightly(only=["worldbank"])  # publish 2: the snapshot value again
         time.sleep(1.0)
     finally:
         stop.touch()
@@ -106,7 +106,7 @@ def test_sigkill_at_any_point_leaves_the_published_warehouse_intact(home, prefec
     before = _table_digests(home)
     version = json.loads((home / "lake" / "manifest.json").read_text())["version"]
     marker = tmp_path / "paused"
-    proc = ciw_subprocess(home, prefect_server, "run", "--full-refresh", CIW_PAUSE_AT=point, CIW_PAUSE_MARKER=str(marker))
+    proc = ciw_subprocess(home, prefect_server, "run", "--full-refresh", "--source", "worldbank", CIW_PAUSE_AT=point, CIW_PAUSE_MARKER=str(marker))
     deadline = time.monotonic() + 120
     while not marker.exists():
         assert proc.poll() is None, proc.stdout.read()
@@ -117,7 +117,7 @@ def test_sigkill_at_any_point_leaves_the_published_warehouse_intact(home, prefec
 
     assert _table_digests(home) == before
     assert json.loads((home / "lake" / "manifest.json").read_text())["version"] == version
-    summary = nightly(full_refresh=True)  # no manual cleanup
+    summary = nightly(full_refresh=True, only=["worldbank"])  # no manual cleanup
     assert summary["sources"][0]["status"] == "ok"
     assert list((home / ".work").iterdir()) == []
     kept = set(json.loads((home / "lake" / "manifest.json").read_text())["history"])
@@ -161,7 +161,7 @@ def test_file_does_not_grow_run_after_run(home):
 
     sizes = []
     for _ in range(3):
-        nightly(full_refresh=True)
+        nightly(full_refresh=True, only=["worldbank"])
         sizes.append((home / "ciw.duckdb").stat().st_size)
     assert max(sizes) <= sizes[0] * 1.02, sizes
 
