@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from flows.config import Settings
 
@@ -22,6 +23,11 @@ INDICATOR_COLUMNS = {
     "valid_max": "DOUBLE", "flat_band": "DOUBLE", "flat_band_kind": "VARCHAR", "theme": "VARCHAR",
     "notes": "VARCHAR",
 }
+THRESHOLD_COLUMNS = {"method": "VARCHAR", "status": "VARCHAR", "min_value": "DOUBLE", "rank": "INTEGER", "meaning": "VARCHAR"}
+TARGET_COLUMNS = {"commitment_id": "VARCHAR", "indicator_id": "VARCHAR", "country_iso3": "VARCHAR", "target_value": "DOUBLE",
+                  "target_year": "INTEGER", "source_url": "VARCHAR", "note": "VARCHAR"}
+EVIDENCE_COLUMNS = {"commitment_id": "VARCHAR", "country_iso3": "VARCHAR", "status": "VARCHAR", "as_of": "DATE",
+                    "source_url": "VARCHAR", "note": "VARCHAR", "recorded_at": "TIMESTAMP"}
 LINK_COLUMNS = {"commitment_id": "VARCHAR", "key_phrase": "VARCHAR", "indicator_id": "VARCHAR", "relation": "VARCHAR",
                 "base_year": "INTEGER", "rationale": "VARCHAR"}
 
@@ -31,6 +37,9 @@ class Catalog:
     countries: pa.Table
     indicators: pa.Table  # + is_catalogued, source_file, source_row
     links: pa.Table  # commitment_id, key_phrase, indicator_id (null = not measurable), relation, base_year, rationale, source_file, source_row
+    thresholds: pa.Table  # the progress method's thresholds (progress/thresholds.csv)
+    targets: pa.Table  # numeric targets with their source (progress/targets.csv; may be empty)
+    evidence: pa.Table  # the evidence register for qualitative commitments (data/evidence/register.csv)
 
     @property
     def country_codes(self) -> list[str]:
@@ -44,7 +53,12 @@ class Catalog:
 def catalog_files(s: Settings) -> list[Path]:
     """Every file the catalog is read from (what a change of catalog is detected by)."""
     d = s.catalog_dir
-    return [d / "countries.csv", *sorted((d / "indicators").glob("*.csv")), *sorted((d / "links").glob("*.csv"))]
+    return [d / "countries.csv", *sorted((d / "indicators").glob("*.csv")), *sorted((d / "links").glob("*.csv")),
+            d / "progress" / "thresholds.csv", d / "progress" / "targets.csv"]
+
+
+def evidence_path(s: Settings) -> Path:
+    return s.project_root / "data" / "evidence" / "register.csv"
 
 
 def _read(con: duckdb.DuckDBPyConnection, s: Settings, paths: list[Path], columns: dict[str, str]) -> pa.Table:
@@ -57,7 +71,7 @@ def _read(con: duckdb.DuckDBPyConnection, s: Settings, paths: list[Path], column
         ).to_arrow_table()
         for p in paths
     ]
-    return pa.concat_tables(parts)
+    return pa.concat_tables(parts)  # an empty file still gives its typed, empty table
 
 
 def read_catalog(s: Settings) -> Catalog:
@@ -67,4 +81,13 @@ def read_catalog(s: Settings) -> Catalog:
     indicators = _read(con, s, sorted((d / "indicators").glob("*.csv")), INDICATOR_COLUMNS)
     indicators = indicators.append_column("is_catalogued", pa.repeat(pa.scalar(True), indicators.num_rows))
     links = _read(con, s, sorted((d / "links").glob("*.csv")), LINK_COLUMNS)
-    return Catalog(countries=countries, indicators=indicators, links=links)
+    targets = _read(con, s, [d / "progress" / "targets.csv"], TARGET_COLUMNS)
+    # a target for every country is stored under ALL (a key column cannot be null)
+    targets = targets.set_column(targets.schema.get_field_index("country_iso3"), "country_iso3",
+                                 pc.fill_null(targets["country_iso3"], "ALL"))
+    return Catalog(
+        countries=countries, indicators=indicators, links=links,
+        thresholds=_read(con, s, [d / "progress" / "thresholds.csv"], THRESHOLD_COLUMNS),
+        targets=targets,
+        evidence=_read(con, s, [evidence_path(s)], EVIDENCE_COLUMNS),
+    )

@@ -15,9 +15,10 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from flows import commitments as commitments_mod
-from flows.catalog import Catalog, catalog_files
+from flows.catalog import Catalog, catalog_files, evidence_path
 from flows.config import Settings
 from flows.contracts import conform, contract
 from flows.duck import registered
@@ -326,6 +327,20 @@ def load_reference(s: Settings, build: Build, catalog: Catalog, commitments: pa.
         {"commitment_ids": good_commitments.column("commitment_id").to_pylist(), "indicator_ids": indicators.column("indicator_id").to_pylist()},
     )
     build.replace_rows("bridge_commitment_indicator", conform(bridge, "bridge_commitment_indicator"))
+
+    # the progress method and the evidence register
+    known = {"commitment_ids": good_commitments.column("commitment_id").to_pylist(),
+             "indicator_ids": indicators.column("indicator_id").to_pylist()}
+    progress = s.catalog_dir / "progress"
+    build.replace_rows("progress_thresholds", conform(
+        check("progress_thresholds", catalog.thresholds, progress / "thresholds.csv", {}), "progress_thresholds"))
+    build.replace_rows("progress_targets", conform(
+        check("progress_targets", catalog.targets, progress / "targets.csv", known), "progress_targets"))
+    evidence = catalog.evidence.set_column(
+        catalog.evidence.schema.get_field_index("country_iso3"), "country_iso3",
+        pc.fill_null(catalog.evidence["country_iso3"], "ALL"))
+    build.replace_rows("commitment_evidence", conform(
+        check("commitment_evidence", evidence, evidence_path(s), known, source_id="evidence"), "commitment_evidence"))
     return quarantined
 
 
