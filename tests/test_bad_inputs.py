@@ -6,6 +6,7 @@ downloads and hand-edited files go wrong.
 """
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from tests.test_pipeline import _table_digests, one, ro
 
 SNAPSHOT = Path(__file__).resolve().parents[1] / "data" / "snapshot" / "worldbank"
-YEARS = [str(y) for y in range(1960, 2026)]
+YEARS = [str(y) for y in range(2000, 2026)]  # the year columns of the snapshot's bulk CSV
 
 
 @pytest.fixture
@@ -35,27 +36,36 @@ def api_page(indicator: str, edit=None, keep=None) -> str:
     return json.dumps([{**meta, "total": len(rows)}, rows])
 
 
+def snapshot_bulk(indicator: str) -> tuple[list[list[str]], list[str], list[list[str]]]:
+    """The snapshot's World Bank bulk CSV of `indicator`: (preamble, header, rows), without the
+    empty field every line's trailing comma makes."""
+    (path,) = SNAPSHOT.glob(f"API_{indicator}_DS2_*.csv")
+    lines = list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
+    return [r[:-1] for r in lines[:4]], lines[4][:-1], [r[:-1] for r in lines[5:]]
+
+
 def bulk_csv(indicator: str, edit_cell=None, delimiter: str = ",", header_edit=None, bom: bool = True) -> bytes:
-    """The snapshot's figures of `indicator` in the World Bank bulk CSV layout."""
-    meta, rows = json.loads((SNAPSHOT / f"{indicator}.json").read_text())
-    by_country: dict[str, dict] = {}
-    for r in rows:
-        c = by_country.setdefault(r["countryiso3code"], {"name": r["country"]["value"], "values": {}})
-        if r["value"] is not None:
-            c["values"][r["date"]] = repr(r["value"]) if isinstance(r["value"], float) else str(r["value"])
-    name = rows[0]["indicator"]["value"]
+    """The snapshot's bulk CSV of `indicator` (rows in its order), re-serialized in the World Bank
+    layout, optionally damaged; undamaged, it is the snapshot file byte for byte."""
+    preamble, header, rows = snapshot_bulk(indicator)
+    assert header[4:] == YEARS
     q = lambda cells: delimiter.join(f'"{c}"' for c in cells) + delimiter  # noqa: E731
-    header = ["Country Name", "Country Code", "Indicator Name", "Indicator Code", *YEARS]
     if header_edit:
         header = header_edit(header)
-    lines = ['"Data Source","World Development Indicators",', "", f'"Last Updated Date","{meta["lastupdated"]}",', "", q(header)]
-    for iso3, c in by_country.items():
-        cells = [c["values"].get(y, "") for y in YEARS]
+    # the preamble keeps its commas: a wrong delimiter is found on the header line
+    lines = [",".join(f'"{c}"' for c in preamble[0]) + ",", "", ",".join(f'"{c}"' for c in preamble[2]) + ",", "", q(header)]
+    for r in rows:
+        cells = r[4:]
         if edit_cell:
-            cells = edit_cell(iso3, cells)
-        lines.append(q([c["name"], iso3, name, indicator, *cells]))
+            cells = edit_cell(r[1], cells)
+        lines.append(q([*r[:4], *cells]))
     text = "\n".join(lines) + "\n"
     return (b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8")
+
+
+def test_bulk_csv_is_the_snapshot_file_when_undamaged():
+    (path,) = SNAPSHOT.glob("API_EG.ELC.LOSS.ZS_DS2_*.csv")
+    assert bulk_csv("EG.ELC.LOSS.ZS") == path.read_bytes()
 
 
 def ingest(path: Path) -> dict:
@@ -182,8 +192,10 @@ def test_csv_with_bom_and_good_values_loads_exactly(home, tmp_path):
     assert src["status"] == "ok" and src["rows_quarantined"] == 0
     con = ro(home)
     got = dict(con.sql("SELECT country_iso3 || period, value FROM fact_observation WHERE indicator_id = 'EG.ELC.LOSS.ZS'").fetchall())
-    meta, rows = json.loads((SNAPSHOT / "EG.ELC.LOSS.ZS.json").read_text())
-    assert all(got[r["countryiso3code"] + r["date"]] == r["value"] for r in rows if r["value"] is not None)
+    _, header, rows = snapshot_bulk("EG.ELC.LOSS.ZS")
+    cells = {r[1] + y: float(v) for r in rows for y, v in zip(header[4:], r[4:]) if v}
+    assert len(cells) == 188 and all(got[k] == v for k, v in cells.items())
+    assert not [k for k in got if k.startswith("BLZ")]  # Belize's empty row: no observation
 
 
 def test_non_numeric_value(home, tmp_path):
@@ -201,14 +213,15 @@ def test_thousands_separator_and_decimal_comma(home, tmp_path):
 
     f = tmp_path / "API_EG.ELC.LOSS.ZS_DS2_en_csv_v2_5973.csv"
     f.write_bytes(bulk_csv("EG.ELC.LOSS.ZS", edit_cell=damage))
-    meta, rows = json.loads((SNAPSHOT / "EG.ELC.LOSS.ZS.json").read_text())
-    good_cells = sum(1 for r in rows if r["value"] is not None and int(r["date"]) >= 2000) - 2
+    _, _, rows = snapshot_bulk("EG.ELC.LOSS.ZS")
+    good_cells = sum(1 for r in rows for v in r[4:] if v) - 2
     src = ingest(f)
     assert src["status"] == "ok" and src["rows_quarantined"] == 2
     con = ro(home)
     q = con.sql("SELECT source_row, record_key, bad_value FROM quarantine WHERE source_file = $f ORDER BY record_key", params={"f": f.name}).fetchall()
-    # Guatemala is the fourth economy, so line 5 (header) + 4 = line 9
-    assert q == [(9, "EG.ELC.LOSS.ZS|GTM|2010", "1,234.5"), (9, "EG.ELC.LOSS.ZS|GTM|2011", "12,5")]
+    # Guatemala is the third economy of the file (BLZ, CRI, GTM), so line 5 (header) + 3 = line 8;
+    # the record key is the fact key (indicator|country|period|sex|breakdown)
+    assert q == [(8, "EG.ELC.LOSS.ZS|GTM|2010|total|total", "1,234.5"), (8, "EG.ELC.LOSS.ZS|GTM|2011|total|total", "12,5")]
     assert src["rows_loaded"] + src["rows_unchanged"] >= good_cells
 
 

@@ -82,9 +82,13 @@ def test_build_url_is_the_documented_call() -> None:
 
 def test_default_countries_come_from_the_catalog() -> None:
     with wb.COUNTRIES_CSV.open(newline="", encoding="utf-8") as fh:
-        expected = tuple(r["country_iso3"] for r in csv.DictReader(fh))
+        rows = list(csv.DictReader(fh))
+    # the catalog's regions (XCA, XMR) have no World Bank id: the connector leaves them out
+    expected = tuple(r["country_iso3"] for r in rows if r["wb_id"])
+    assert {r["country_iso3"] for r in rows if not r["wb_id"]} == {"XCA", "XMR"}
     assert wb.SOURCE_ID == "worldbank" and wb.BASE_URL == "https://api.worldbank.org/v2"
     assert wb.DEFAULT_COUNTRIES == expected and len(expected) == 9
+    assert expected == ("BLZ", "CRI", "SLV", "GTM", "HND", "MEX", "NIC", "PAN", "USA")
     assert f"/country/{';'.join(expected)}/" in wb.build_url("SP.POP.TOTL", None)
 
 
@@ -295,6 +299,83 @@ def test_fetch_backs_off_exponentially_and_prefers_retry_after(api) -> None:
     assert wbhttp.fetch(url, source="worldbank", backoff=0.5, sleep=slept.append) == fixture(
         "NY.GDP.MKTP.CD.gtm.json")
     assert slept == [7.0]
+
+
+# ---------------------------------------------------------------------------------------------
+# fetch_live: the whole catalog, one archived code does not fail the run
+# ---------------------------------------------------------------------------------------------
+# The API's answer for a code it no longer serves (API_FORMATS.md §1.2, wbstats issue #44).
+NOT_FOUND = (b'[{"message":[{"id":"175","key":"Invalid format","value":"The indicator was not found. '
+             b'It may have been deleted or archived."}]}]')
+SE_IDS = [f"{c}.STD.ERR" for c in ("VA", "PV", "GE", "RQ", "RL", "CC")]
+
+
+def _catalog_ids() -> list[str]:
+    from flows.catalog import read_catalog
+    from flows.config import Settings
+
+    ind = read_catalog(Settings()).indicators
+    return [i for i, s in zip(ind.column("indicator_id").to_pylist(), ind.column("source_id").to_pylist())
+            if s == "worldbank"]
+
+
+def route_catalog(api: FakeWorldBank, answers: dict[str, bytes]) -> list[str]:
+    """Every catalogued World Bank series answered for the catalog's 9 economies; the query must ask
+    WGI series (GOV_WGI_* and the legacy *.STD.ERR) of database 3, others of none (a wrong query
+    gets the server's 404)."""
+    ids = _catalog_ids()
+    for indicator in ids:
+        query = {"format": "json", "date": wb.DEFAULT_DATE, "per_page": "1000", "page": "1"}
+        if indicator.startswith("GOV_WGI_") or indicator.endswith(".STD.ERR"):
+            query["source"] = "3"
+        body = answers.get(indicator, fixture("IC.BUS.EASE.XQ.gtm.no_data.json"))
+        api.on(f"/v2/country/{';'.join(wb.DEFAULT_COUNTRIES)}/indicator/{indicator}", query, Reply(body))
+    return ids
+
+
+def test_std_err_series_are_asked_of_the_wgi_database() -> None:
+    assert wb.api_database("VA.STD.ERR") == wb.api_database("GOV_WGI_RL.EST") == "3"
+    assert wb.api_database("NY.GDP.MKTP.CD") is None and wb.api_database("EG.ELC.LOSS.ZS") is None
+
+
+def test_fetch_live_skips_an_archived_code_with_a_warning_and_goes_on(api, tmp_path, con, caplog) -> None:
+    from flows.config import Settings
+
+    ids = route_catalog(api, {"GOV_WGI_RL.EST": fixture("GOV_WGI_RL.EST.gtm_hnd.json"),
+                              **{i: NOT_FOUND for i in SE_IDS}})
+    assert set(SE_IDS) <= set(ids) and len(ids) > len(SE_IDS)
+    with caplog.at_level("WARNING", logger="flows.sources.worldbank"):
+        paths = wb.fetch_live(Settings(), tmp_path, base_url=api.base_url, **FAST)
+
+    fetched = [i for i in ids if i not in SE_IDS]
+    assert [p.name for p in paths] == [f"{i}.p1.json" for i in fetched]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{i}.p1.json" for i in fetched)
+    for indicator in ids:  # each asked once: an API answer, not retried
+        assert api.hits[f"/v2/country/{';'.join(wb.DEFAULT_COUNTRIES)}/indicator/{indicator}"] == 1
+    warned = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == len(SE_IDS)
+    for indicator, record in zip(SE_IDS, warned):
+        assert indicator in record.getMessage() and "id 175" in record.getMessage()
+    t = wb.parse_files(con, paths)  # what did arrive parses
+    assert set(t.column("indicator_id").to_pylist()) == {"GOV_WGI_RL.EST"} and t.num_rows == 6
+
+
+def test_fetch_live_still_fails_on_any_other_api_error(api, tmp_path) -> None:
+    from flows.config import Settings
+
+    route_catalog(api, {"VA.STD.ERR": NOT_FOUND, "NY.GDP.MKTP.CD": fixture("error_120.json")})
+    with pytest.raises(SourceError) as err:
+        wb.fetch_live(Settings(), tmp_path, base_url=api.base_url, **FAST)
+    assert err.value.rule == "api_error" and "id 120" in str(err.value) and "NY.GDP.MKTP.CD" in err.value.url
+
+
+def test_fetch_live_fails_when_no_series_is_found(api, tmp_path) -> None:
+    from flows.config import Settings
+
+    route_catalog(api, {i: NOT_FOUND for i in SE_IDS})
+    with pytest.raises(SourceError, match="found none of the 6 series") as err:
+        wb.fetch_live(Settings(), tmp_path, base_url=api.base_url, indicators=SE_IDS, **FAST)
+    assert err.value.rule == "indicator_not_found"
 
 
 def test_source_error_names_everything() -> None:

@@ -1,7 +1,9 @@
 """Build the bundled offline World Bank snapshot (data/snapshot/worldbank/) from ../shared/data.
 
-The snapshot is written in the World Bank Indicators API v2 JSON format exactly, so the connector's
-one parser reads it as it reads live pages. Every value is the digit string of the published
+The snapshot is written in the publishers' own formats, so the connector's one parser reads it as
+it reads live downloads: World Bank Indicators API v2 JSON pages for the WDI mirror and WGI series,
+and the World Bank bulk-download CSV (BOM, 4 preamble lines, wide years, every field quoted,
+trailing comma) for EG.ELC.LOSS.ZS, whose only source here is such a file. Every value is the digit string of the published
 source file written verbatim as the JSON number token (never re-formatted through a float), so a
 figure traces back to its source byte for byte. The build is deterministic: the same inputs give
 the same bytes (the manifest's sha256 let a test check that).
@@ -63,6 +65,18 @@ WGI_SERIES = {  # WGI file's `indicator` code -> (API id, API name)
     "rl": ("GOV_WGI_RL.EST", "Rule of Law: Estimate"),
     "cc": ("GOV_WGI_CC.EST", "Control of Corruption: Estimate"),
 }
+# The WGI standard errors (file column `stddev`). The 2024 revision's API codes are GOV_WGI_<XX>.EST and
+# GOV_WGI_<XX>.SC only; no GOV_WGI_<XX>.STD.ERR code is documented. The standard errors' API codes are
+# the legacy source-3 ones, <XX>.STD.ERR, named "<dimension>: Standard Error" (public DataBank
+# exports and WDI/wbopendata client code); whether the API still serves them is not confirmed.
+WGI_SE_SERIES = {
+    "va": ("VA.STD.ERR", "Voice and Accountability: Standard Error"),
+    "pv": ("PV.STD.ERR", "Political Stability and Absence of Violence/Terrorism: Standard Error"),
+    "ge": ("GE.STD.ERR", "Government Effectiveness: Standard Error"),
+    "rq": ("RQ.STD.ERR", "Regulatory Quality: Standard Error"),
+    "rl": ("RL.STD.ERR", "Rule of Law: Standard Error"),
+    "cc": ("CC.STD.ERR", "Control of Corruption: Standard Error"),
+}
 # `decimal` is the API's display-precision hint; the sources do not carry it. Recorded API answers
 # show 0 for US$ levels and 1 for rates, so: 0 for levels and counts, 1 otherwise.
 COUNT_SERIES = {"SP.POP.TOTL", "SM.POP.NETM", "SM.POP.TOTL", "SM.POP.REFG.OR", "IC.REG.PROC",
@@ -110,7 +124,9 @@ def _check_provenance(shared: Path, folder: str, *needles: str) -> None:
 
 def load_countries(path: Path = COUNTRIES_CSV) -> list[Country]:
     with path.open(newline="", encoding="utf-8") as fh:
-        return [Country(r["country_iso3"], r["wb_id"], r["country_name"]) for r in csv.DictReader(fh)]
+        # X.. codes are the catalog's regions (XCA, XMR): not World Bank economies
+        return [Country(r["country_iso3"], r["wb_id"], r["country_name"]) for r in csv.DictReader(fh)
+                if not r["country_iso3"].startswith("X")]
 
 
 def load_datahub(shared: Path, countries: set[str]) -> list[Series]:
@@ -145,36 +161,56 @@ def load_datahub(shared: Path, countries: set[str]) -> list[Series]:
     return out
 
 
-def load_bulk(shared: Path, countries: set[str]) -> Series:
+BULK_NAME = re.compile(r"^(API_.+?_DS2_.+?_csv_v2_\d+)(?:\.[a-z_]+)?\.csv$")
+
+
+def _quoted(cells: list[str]) -> str:
+    """One line of the bulk layout: every field double-quoted, then a trailing comma."""
+    return ",".join('"' + c.replace('"', '""') + '"' for c in cells) + ",\n"
+
+
+def write_bulk(shared: Path, countries: set[str], out: Path) -> dict[str, str]:
+    """Re-serialize the bulk CSV in its own layout: the preamble, then the header and the rows of our
+    countries (source order) with the ID columns and the years from FIRST_YEAR on. Cells keep the
+    published strings. Returns the file's manifest row."""
     folder = shared / "wdi_bulk_csv"
     _check_provenance(shared, "wdi_bulk_csv", WDI_BULK["origin_repository"],
                       WDI_BULK["origin_commit"], WDI_BULK["origin_path"])
     (file,) = sorted(folder.glob("API_*_DS2_*.csv"))
-    lines = file.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    raw = file.read_bytes()
+    if not raw.startswith(b"\xef\xbb\xbf"):
+        raise SystemExit(f"{file.name}: no BOM; not the bulk layout")
+    lines = raw.decode("utf-8-sig").splitlines()
     preamble = list(csv.reader(lines[:4]))
-    if preamble[0][:1] != ["Data Source"] or preamble[2][:1] != ["Last Updated Date"]:
+    if preamble[0][:1] != ["Data Source"] or preamble[2][:1] != ["Last Updated Date"] or any(preamble[i] for i in (1, 3)):
         raise SystemExit(f"{file.name}: unexpected preamble {preamble}")
-    lastupdated = preamble[2][1]
-    reader = csv.DictReader(io.StringIO("".join(lines[4:])))
-    values: dict[tuple[str, int], str] = {}
-    codes, names = set(), set()
-    for n, row in enumerate(reader, start=6):
-        if row["Country Code"] not in countries:
-            continue
-        codes.add(row["Indicator Code"])
-        names.add(row["Indicator Name"])
-        for col, cell in row.items():
-            if col and col.isdigit() and int(col) >= FIRST_YEAR and cell.strip():
-                values[(row["Country Code"], int(col))] = _token(cell, f"{file.name}:{n}:{col}")
-    if len(codes) != 1 or len(names) != 1:
-        raise SystemExit(f"{file.name}: expected one indicator, found {codes} / {names}")
-    last = max(year for _, year in values)
-    return Series(
-        indicator_id=codes.pop(), name=names.pop(), sourceid="2", lastupdated=lastupdated,
-        years=list(range(FIRST_YEAR, last + 1)), values=values,
-        provenance={**WDI_BULK, "note": f"From wdi_bulk_csv/{file.name} (World Bank bulk CSV, wide); "
-                    "lastupdated is its 'Last Updated Date' line; Belize has no values."},
-    )
+    header, *body = list(csv.reader(lines[4:]))
+    if header[-1] != "" or header[:4] != ["Country Name", "Country Code", "Indicator Name", "Indicator Code"]:
+        raise SystemExit(f"{file.name}: unexpected header {header[:5]} ... {header[-2:]}")
+    keep = [*range(4), *(i for i, h in enumerate(header) if h.isdigit() and int(h) >= FIRST_YEAR)]
+    rows = [r for r in body if r[1] in countries]
+    if not rows or {r[3] for r in rows} != {rows[0][3]} or {r[1] for r in rows} != countries:
+        raise SystemExit(f"{file.name}: expected one indicator and a row per economy")
+    for r in rows:
+        for i in keep[4:]:
+            if r[i]:
+                _token(r[i], f"{file.name}:{r[1]}:{header[i]}")
+    text = "".join([_quoted(preamble[0][:2]), "\n", _quoted(preamble[2][:2]), "\n",
+                    _quoted([header[i] for i in keep]), *(_quoted([r[i] for i in keep]) for r in rows)])
+    data = b"\xef\xbb\xbf" + text.encode("utf-8")
+    name = BULK_NAME.match(file.name).group(1) + ".csv"  # the World Bank's own file name
+    (out / name).write_bytes(data)
+    years = [header[i] for i in keep[4:]]
+    return {
+        "indicator_id": rows[0][3], "file": name, "sha256": hashlib.sha256(data).hexdigest(),
+        "rows": str(len(rows) * len(years)), "non_null_rows": str(sum(bool(r[i]) for r in rows for i in keep[4:])),
+        "first_year": years[0], "last_year": years[-1], "source_database": "2", "lastupdated": preamble[2][1],
+        **{k: WDI_BULK[k] for k in ("publisher", "origin_repository", "origin_path", "origin_commit",
+                                     "licence", "retrieved_at")},
+        "note": (f"From wdi_bulk_csv/{file.name}, re-serialized in the World Bank bulk CSV layout (BOM, 4 "
+                 "preamble lines, wide years, every field quoted, trailing comma): our 9 economies, years "
+                 f"{years[0]}-{years[-1]}; lastupdated is its 'Last Updated Date' line; Belize's row is all empty."),
+    }
 
 
 def load_wgi(shared: Path, countries: set[str]) -> list[Series]:
@@ -182,6 +218,7 @@ def load_wgi(shared: Path, countries: set[str]) -> list[Series]:
                       WGI["lastupdated"], WGI["origin_path"])
     (file,) = sorted((shared / "wgi").glob("*.csv"))
     by_code: dict[str, dict[tuple[str, int], str]] = {code: {} for code in WGI_SERIES}
+    se_by_code: dict[str, dict[tuple[str, int], str]] = {code: {} for code in WGI_SE_SERIES}
     years: set[int] = set()
     with file.open(newline="", encoding="utf-8") as fh:
         for n, row in enumerate(csv.DictReader(fh), start=2):
@@ -191,6 +228,8 @@ def load_wgi(shared: Path, countries: set[str]) -> list[Series]:
             years.add(year)
             if row["estimate"].strip():
                 by_code[row["indicator"]][(row["code"], year)] = _token(row["estimate"], f"{file.name}:{n}")
+            if row["stddev"].strip():
+                se_by_code[row["indicator"]][(row["code"], year)] = _token(row["stddev"], f"{file.name}:{n}")
     out = []
     for code, (indicator_id, name) in WGI_SERIES.items():
         out.append(Series(
@@ -199,6 +238,16 @@ def load_wgi(shared: Path, countries: set[str]) -> list[Series]:
             provenance={**WGI, "note": f"From wgi/{file.name}, column estimate, indicator '{code}'. "
                         "lastupdated is the capture date (the commit that added wgidataset.xlsx "
                         "to the origin repository), not a World Bank release date. WGI years only "
+                        "(none for 2001); 1996 and 1998 dropped."},
+        ))
+    for code, (indicator_id, name) in WGI_SE_SERIES.items():
+        out.append(Series(
+            indicator_id=indicator_id, name=name, sourceid="3", lastupdated=WGI["lastupdated"],
+            years=sorted(years), values=se_by_code[code],
+            provenance={**WGI, "note": f"From wgi/{file.name}, column stddev (standard error of "
+                        f"GOV_WGI_{code.upper()}.EST), indicator '{code}'. API code {indicator_id} is the "
+                        "legacy source-3 code (the 2024 revision publishes only GOV_WGI_*.EST/.SC); not "
+                        "confirmed as still served. lastupdated is the capture date. WGI years only "
                         "(none for 2001); 1996 and 1998 dropped."},
         ))
     return out
@@ -233,11 +282,11 @@ def render_pages(series: Series, countries: list[Country]) -> list[str]:
 def build(shared: Path, out: Path) -> list[dict[str, str]]:
     countries = load_countries()
     iso3 = {c.iso3 for c in countries}
-    series = [*load_datahub(shared, iso3), load_bulk(shared, iso3), *load_wgi(shared, iso3)]
+    series = [*load_datahub(shared, iso3), *load_wgi(shared, iso3)]
     out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("*.json"):
+    for old in [*out.glob("*.json"), *out.glob("API_*.csv")]:
         old.unlink()
-    manifest = []
+    manifest = [write_bulk(shared, iso3, out)]
     for s in sorted(series, key=lambda s: s.indicator_id):
         pages = render_pages(s, countries)
         for number, text in enumerate(pages, start=1):
@@ -258,7 +307,7 @@ def build(shared: Path, out: Path) -> list[dict[str, str]]:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(manifest)
+    writer.writerows(sorted(manifest, key=lambda m: m["indicator_id"]))
     (out / "manifest.csv").write_text(buf.getvalue(), encoding="utf-8")
     (out / "README.md").write_text(render_readme(manifest), encoding="utf-8")
     return manifest
@@ -273,27 +322,31 @@ def render_readme(manifest: list[dict[str, str]]) -> str:
 Written by `tools/build_snapshot.py`; do not edit by hand.
 
 **What.** {len(ids)} World Bank series for the 9 economies of `data/catalog/countries.csv`, one file
-per indicator (`<INDICATOR_ID>.json`), each exactly a World Bank Indicators API v2 JSON answer:
+per indicator. EG.ELC.LOSS.ZS is the World Bank bulk-download CSV
+(`API_EG.ELC.LOSS.ZS_DS2_en_csv_v2_5973.csv`: UTF-8 BOM, 4 preamble lines, one wide row per economy
+with years 2000-2025, every field quoted, a trailing comma; Belize's row all empty). Every other
+file is `<INDICATOR_ID>.json`, exactly a World Bank Indicators API v2 JSON answer:
 `[page-metadata, rows]`, one page (`per_page` 1000), rows grouped by economy alphabetically by
 name, years newest first, one row per economy and year from 2000 to the series' last year (WGI:
 the years WGI publishes), `"value": null` where the source has no value. {rows} rows, {non_null}
-with a value. The connector reads these files with the same parser as live pages
-(`flows.sources.worldbank.snapshot_files()` then `parse_files()`).
+with a value. The connector reads both formats with the parsers of live downloads
+(`flows.sources.worldbank.parse_inputs()`: API pages, and `worldbank_bulk` for the CSV).
 
 **From where.** `../shared/data` (each folder's PROVENANCE.md gives the origin):
 - 36 WDI series from `wdi_datahub/` (datahub.io mirror of WDI, `sourceid` "2", names from
   `_index.csv`, `lastupdated` 2026-07-01 = the mirror's commit date);
-- EG.ELC.LOSS.ZS from the World Bank bulk CSV in `wdi_bulk_csv/` (`sourceid` "2",
-  `lastupdated` from its "Last Updated Date" line);
-- the 6 WGI estimates `GOV_WGI_*.EST` from `wgi/` (`sourceid` "3"; `lastupdated` 2025-04-30 is
-  the capture date, i.e. the commit that added the file to its origin repository, not a World
-  Bank release date).
+- EG.ELC.LOSS.ZS: the World Bank bulk CSV in `wdi_bulk_csv/`, re-serialized in its own layout
+  (`lastupdated` from its "Last Updated Date" line);
+- the 6 WGI estimates `GOV_WGI_*.EST` and their 6 standard errors `<XX>.STD.ERR` (column
+  `stddev`; legacy source-3 codes, the 2024 revision's API lists only `GOV_WGI_*.EST`/`.SC`) from
+  `wgi/` (`sourceid` "3"; `lastupdated` 2025-04-30 is the capture date, i.e. the commit that
+  added the file to its origin repository, not a World Bank release date).
 
 `manifest.csv` gives, per file: sha256, rows, non-null rows, year span, database, publisher,
 origin repository / path / commit, licence (CC-BY-4.0), lastupdated and a note.
 
-**Exactness.** Each value is the source file's digit string written verbatim as the JSON number
-(never re-formatted through a float). Years before 2000 are dropped. `unit` and `obs_status` are
+**Exactness.** Each value is the source file's digit string written verbatim (as the JSON number,
+or the CSV cell), never re-formatted through a float. Years before 2000 are dropped. `unit` and `obs_status` are
 `""` as in API answers; `decimal` (a display hint the sources do not carry) is set by the tool:
 0 for US$ levels and counts, 1 otherwise.
 

@@ -2,7 +2,8 @@
 
 Pages land raw (`<INDICATOR>.p<N>.json`, exactly as the API sent them) and one parser reads them,
 so a live run and the bundled offline snapshot (data/snapshot/worldbank/, same format) go through
-the same code. Envelope problems (an HTML error page served with 200, the API's error array, a
+the same code. The snapshot also holds one World Bank bulk-download CSV (EG.ELC.LOSS.ZS), read by
+flows/sources/worldbank_bulk.py into the same shape. Envelope problems (an HTML error page served with 200, the API's error array, a
 page count that moves between pages) are caught per page; rows are parsed by DuckDB's JSON reader
 in one vectorised query, with no Python loop over rows.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import re
 import shutil
 from collections.abc import Sequence
@@ -46,6 +48,11 @@ COUNTRIES_CSV = PROJECT_ROOT / "data" / "catalog" / "countries.csv"
 SNAPSHOT_DIR = PROJECT_ROOT / "data" / "snapshot" / "worldbank"
 WRITE_DISPOSITION = "merge"
 PRIMARY_KEY = ("indicator_id", "country_iso3", "period")
+# The API's error id for an indicator code it does not (or no longer) serve: "Invalid format / The
+# indicator was not found. It may have been deleted or archived." (API_FORMATS.md §1.2)
+NOT_FOUND_ERROR_ID = "175"
+
+log = logging.getLogger(__name__)
 
 
 def _read_countries(path: Path) -> tuple[str, ...]:
@@ -136,15 +143,19 @@ def _sniff(head: bytes, where: dict[str, str]) -> None:
 
 
 def _api_error(first: dict, where: dict[str, str]) -> SourceError:
+    """The API's error array as a SourceError; rule "indicator_not_found" for id 175 (the code is
+    unknown, deleted or archived), "api_error" for any other error."""
     messages = first.get("message")
-    parts = []
+    parts, ids = [], set()
     for m in messages if isinstance(messages, list) else [messages]:
         if isinstance(m, dict):
+            ids.add(str(m.get("id")))
             parts.append(f"id {m.get('id')!s} key {m.get('key')!r} value {m.get('value')!r}")
         else:
             parts.append(repr(m))
+    rule = "indicator_not_found" if ids == {NOT_FOUND_ERROR_ID} else "api_error"
     return SourceError("the API answered with an error: " + "; ".join(parts),
-                       source=SOURCE_ID, rule="api_error", **where)
+                       source=SOURCE_ID, rule=rule, **where)
 
 
 def _whole(meta: dict, key: str, where: dict[str, str], required: bool) -> int | None:
@@ -474,15 +485,18 @@ def _locate_unreadable(path_strs: list[str], exc: duckdb.Error) -> SourceError:
 # The bundled offline snapshot
 # ---------------------------------------------------------------------------------------------
 _SNAPSHOT_NAME = re.compile(r"^(?P<indicator>.+?)(?:\.p(?P<page>\d+))?\.json$")
+_BULK_NAME = re.compile(r"^API_(?P<indicator>.+?)_DS2_.*\.csv$")  # API_<code>_DS2_en_csv_v2_<n>.csv
 
 
 def snapshot_files(snapshot_dir: Path = SNAPSHOT_DIR) -> list[Path]:
-    """The snapshot's page files, ordered by indicator id then page number."""
+    """The snapshot's data files (API pages `<INDICATOR>[.p<N>].json` and bulk CSV files
+    `API_<INDICATOR>_DS2_....csv`), ordered by indicator id then page number. The pipeline loads
+    what manifest.csv lists; tests check that the two agree."""
     found = []
-    for path in Path(snapshot_dir).glob("*.json"):
-        m = _SNAPSHOT_NAME.match(path.name)
+    for path in Path(snapshot_dir).iterdir():
+        m = _SNAPSHOT_NAME.match(path.name) or _BULK_NAME.match(path.name)
         if m:
-            found.append(((m["indicator"], int(m["page"] or 1)), path))
+            found.append(((m["indicator"], int(m.groupdict().get("page") or 1)), path))
     return [path for _, path in sorted(found)]
 
 
@@ -499,19 +513,53 @@ def parse(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> pa.Table:
     return to_parsed(t.set_column(keep.index("unit"), "unit", pc.if_else(pc.equal(t["unit"], ""), None, t["unit"])))
 
 
-def fetch_live(s: Settings, dest: Path) -> list[Path]:
-    """Fetch every World Bank series of the catalog for the catalog's countries."""
+def api_database(indicator: str) -> str | None:
+    """The API database (`source=`) to ask for an indicator: WGI series live in 3, both the 2024
+    revision's GOV_WGI_* codes and the legacy standard errors <XX>.STD.ERR; everything else in WDI
+    (2, the API's default, so no parameter)."""
+    return "3" if indicator.startswith("GOV_WGI_") or indicator.endswith(".STD.ERR") else None
+
+
+def fetch_live(
+    s: Settings,
+    dest: Path,
+    *,
+    base_url: str = BASE_URL,
+    indicators: Sequence[str] | None = None,
+    date: str = DEFAULT_DATE,
+    timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+    retries: int = DEFAULT_RETRIES,
+    backoff: float = DEFAULT_BACKOFF,
+) -> list[Path]:
+    """Fetch every World Bank series of the catalog (or `indicators`) for the catalog's countries.
+
+    A code the API answers with "indicator not found" (error id 175: deleted or archived, e.g. a
+    legacy WGI code) is logged as a warning and skipped, so one retired series does not fail the
+    whole run; any other error still does. If no series at all is found, the run fails.
+    """
     from flows.catalog import read_catalog
 
     catalog = read_catalog(s)
-    ids = [i for i, src in zip(catalog.indicators.column("indicator_id").to_pylist(),
-                               catalog.indicators.column("source_id").to_pylist()) if src == SOURCE_ID]
+    if indicators is None:
+        indicators = [i for i, src in zip(catalog.indicators.column("indicator_id").to_pylist(),
+                                          catalog.indicators.column("source_id").to_pylist()) if src == SOURCE_ID]
     countries = [c for c, wb in zip(catalog.countries.column("country_iso3").to_pylist(),
-                                    catalog.countries.column("wb_id").to_pylist()) if wb]
+                                    catalog.countries.column("wb_id").to_pylist()) if wb]  # regions have no WB id
     files: list[Path] = []
-    for indicator in ids:
-        # WGI series live in API database 3; everything else in WDI (2, the default).
-        files += fetch_indicator(indicator, countries, dest, source="3" if indicator.startswith("GOV_WGI_") else None)
+    not_found: list[str] = []
+    with make_client(timeout) as http:  # one connection pool for the whole run
+        for indicator in indicators:
+            try:
+                files += fetch_indicator(indicator, countries, dest, base_url=base_url, source=api_database(indicator),
+                                         date=date, timeout=timeout, retries=retries, backoff=backoff, client=http)
+            except SourceError as exc:
+                if exc.rule != "indicator_not_found":
+                    raise
+                not_found.append(indicator)
+                log.warning("worldbank: %s skipped, the API does not serve it (deleted or archived?): %s", indicator, exc)
+    if indicators and len(not_found) == len(indicators):
+        raise SourceError(f"the API found none of the {len(indicators)} series asked for ({', '.join(not_found)})",
+                          source=SOURCE_ID, rule="indicator_not_found", url=base_url)
     return files
 
 

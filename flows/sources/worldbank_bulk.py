@@ -41,7 +41,7 @@ def _check_complete(path: Path) -> None:
                           rule="truncated", file=str(path), row=lines + 1)
 
 
-def _head(path: Path) -> tuple[date | None, str, list[str]]:
+def _head(path: Path) -> tuple[date | None, str, list[str]]:  # -> (last updated, database, header line)
     """Read the preamble and header line; reject what is not this layout, naming file and line."""
     raw = path.read_bytes()[:65536]
     if not raw.strip():
@@ -77,14 +77,15 @@ def _head(path: Path) -> tuple[date | None, str, list[str]]:
             f"header line does not match the bulk CSV layout{hint}: missing {missing}, unexpected {others}",
             source=SOURCE_ID, rule="bad_header", file=str(path), row=PREAMBLE_LINES + 1,
         )
-    return last_updated, preamble[0][1] if len(preamble[0]) > 1 else "", [c for c in names if _YEAR.match(c)]
+    return last_updated, preamble[0][1] if len(preamble[0]) > 1 else "", header
 
 
 _PARSE_SQL = """
 WITH wide AS (
     SELECT row_number() OVER () AS data_row, *
-    FROM read_csv($path, skip = {skip}, header = true, all_varchar = true, delim = ',', quote = '"',
-                  escape = '"', strict_mode = true, null_padding = false, encoding = 'utf-8')
+    FROM read_csv($path, skip = {skip} + 1, header = false, columns = $columns, auto_detect = false,
+                  delim = ',', quote = '"', escape = '"', strict_mode = true, null_padding = false,
+                  encoding = 'utf-8')
 ),
 long AS (
     UNPIVOT (SELECT data_row, "Country Name", "Country Code", "Indicator Name", "Indicator Code", {years} FROM wide)
@@ -111,13 +112,37 @@ ORDER BY data_row, period DESC
 """
 
 
+# Every line ends with a delimiter, so DuckDB's strict mode lets one extra field slide into the
+# trailing empty column (moving every later cell one year): count each line's fields instead.
+_FIELD_COUNT_SQL = """
+SELECT line, fields FROM (
+    SELECT CAST(row_number() OVER () + $skip AS BIGINT) AS line,
+           len(regexp_extract_all(text, '("(?:[^"]|"")*"|[^,"]*)(?:,|$)')) AS fields
+    FROM read_csv($path, skip = $skip, header = false, columns = {'text': 'VARCHAR'}, auto_detect = false,
+                  delim = '\x1f', quote = '', escape = '', strict_mode = false, encoding = 'utf-8')
+) WHERE fields <> $expected ORDER BY line LIMIT 1
+"""
+
+
+def _check_field_counts(con: duckdb.DuckDBPyConnection, path: Path, expected: int) -> None:
+    (bad, *_) = con.sql(_FIELD_COUNT_SQL, params={"path": str(path), "skip": PREAMBLE_LINES, "expected": expected}).fetchall() or [None]
+    if bad:
+        raise SourceError(f"line {bad[0]} has {bad[1]} fields, the header line has {expected}", source=SOURCE_ID,
+                          rule="malformed_csv", file=str(path), row=bad[0])
+
+
 def parse_bulk_csv(con: duckdb.DuckDBPyConnection, path: Path, schema: pa.Schema) -> pa.Table:
     """One bulk CSV file -> long rows in the API parser's schema (`source_row` = line number)."""
-    last_updated, database, years = _head(path)
+    last_updated, database, header = _head(path)
+    years = [c for c in header if _YEAR.match(c)]
     cols = ", ".join(f'"{y}"' for y in years)
     sql = _PARSE_SQL.format(skip=PREAMBLE_LINES, years=cols)
+    # the header's trailing comma names an empty last column
+    columns = {name or f"_empty_{i}": "VARCHAR" for i, name in enumerate(header)}
     try:
-        t = con.sql(sql, params={"path": str(path), "database": database, "last_updated": last_updated, "file": path.name}).to_arrow_table()
+        _check_field_counts(con, path, len(header))
+        t = con.sql(sql, params={"path": str(path), "columns": columns, "database": database,
+                                 "last_updated": last_updated, "file": path.name}).to_arrow_table()
     except duckdb.Error as exc:
         line = re.search(r"[Ll]ine:? (\d+)", str(exc))
         rule = "encoding" if "invalid unicode" in str(exc).lower() else "malformed_csv"
