@@ -59,6 +59,48 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_query(args: argparse.Namespace) -> int:
+    from flows import queries, warehouse
+
+    try:
+        if args.list:
+            found = queries.discover()
+            if args.format == "json":
+                print(json.dumps(queries.as_json(found), indent=1))
+            else:
+                sys.stdout.write(queries.listing(found))
+            return 0
+        if not args.name:
+            print("ciw query: give a saved query's name (ciw query --list lists them)", file=sys.stderr)
+            return 2
+        if args.format == "parquet" and not args.output:
+            print(f"ciw query: parquet is binary: give --output PATH (e.g. --output {args.name}.parquet)", file=sys.stderr)
+            return 2
+        table = queries.run(args.name, queries.parse_param_args(args.param))
+    except (queries.QueryError, warehouse.WarehouseMissing) as exc:
+        print(f"ciw query: {exc}", file=sys.stderr)
+        return 2
+    if args.output:
+        out = queries.write(table, args.format, Path(args.output))
+        print(f"ciw query {args.name}: {table.num_rows:,} rows written to {out} ({args.format})", file=sys.stderr)
+    else:
+        sys.stdout.write(queries.to_text(table, args.format))
+    return 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from flows import dictionary, queries, warehouse
+
+    try:
+        path, relations, saved = dictionary.write(Path(args.output) if args.output else None)
+    except (dictionary.DictionaryGap, queries.QueryError, warehouse.WarehouseMissing) as exc:
+        print(f"ciw docs: {exc}", file=sys.stderr)
+        return 1 if isinstance(exc, dictionary.DictionaryGap) else 2
+    tables = sum(r.kind == "table" for r in relations)
+    print(f"data dictionary: {path} ({tables} tables, {len(relations) - tables} views, {len(saved)} saved queries)")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from flows import warehouse
 
@@ -101,6 +143,8 @@ def _print_summary(summary: dict) -> None:
     print(f"lake (Parquet): {s.lake_dir}/manifest.json")
     if summary.get("data_docs"):
         print(f"data docs (open in a browser, works offline): {Path(summary['data_docs']).as_uri()}")
+    if summary.get("dashboard"):
+        print(f"dashboard (open in a browser, works offline): {Path(summary['dashboard']).as_uri()}")
     print('query it: ciw sql "SELECT status, count(*) FROM mart_commitment_progress GROUP BY 1"')
     print(f"       or: duckdb -readonly {s.db_path}")
 
@@ -176,6 +220,20 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("query")
     sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
     sql.set_defaults(func=cmd_sql)
+
+    query = sub.add_parser("query", help="run a saved query (sql/queries/NAME.sql) with bound parameters; --list lists them")
+    query.add_argument("name", nargs="?", help="saved query name (see --list)")
+    query.add_argument("--list", action="store_true", help="list the saved queries with their titles and parameters")
+    query.add_argument("--param", action="append", metavar="NAME=VALUE",
+                       help="a parameter value (repeatable); lists are comma-separated; null = no filter where that is the default")
+    query.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table",
+                       help="output format (parquet needs --output); with --list: table or json")
+    query.add_argument("--output", metavar="PATH", help="write the result to this file instead of stdout")
+    query.set_defaults(func=cmd_query)
+
+    docs = sub.add_parser("docs", help="write the data dictionary (Markdown) from the warehouse's table and column descriptions")
+    docs.add_argument("--output", metavar="PATH", help="where to write it (default: data_dictionary.md in the warehouse folder)")
+    docs.set_defaults(func=cmd_docs)
 
     status = sub.add_parser("status", help="last run, rows per table, freshness per source")
     status.add_argument("--format", choices=["text", "json"], default="text")

@@ -32,6 +32,7 @@ class RunSummary:
     quarantined: int = 0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per publish stage
     data_docs: str | None = None  # warehouse/docs/index.html, when it could be built
+    dashboard: str | None = None  # warehouse/dashboard/index.html, when it could be built
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -117,6 +118,7 @@ def load_and_publish(
     summary = RunSummary(
         run_id=run_id, warehouse=str(s.db_path), tables=tables, sources=per_source, quarantined=quarantined,
         timings={k: round(v, 4) for k, v in build.timings.items()}, data_docs=build_docs(s),
+        dashboard=build_dashboard_page(s),
     )
     events.emit_published(summary.to_dict())
     for src in per_source:
@@ -126,6 +128,18 @@ def load_and_publish(
 
 
 load_and_publish_task = task(name="load-and-publish")(load_and_publish)
+
+
+def build_dashboard_page(s: Settings) -> str | None:
+    """Rebuild the static dashboard from the published file; like the Data Docs, a failure here is
+    reported, not raised (the warehouse is already published)."""
+    from flows.dashboard import build_dashboard
+
+    try:
+        return str(build_dashboard(s))
+    except Exception as exc:  # noqa: BLE001
+        get_run_logger().warning(f"Dashboard not rebuilt: {exc}")
+        return None
 
 
 def build_docs(s: Settings) -> str | None:
