@@ -101,6 +101,30 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evidence(args: argparse.Namespace) -> int:
+    """Append one dated, sourced entry to the evidence register; the next run publishes it."""
+    from datetime import date
+
+    from flows import evidence
+    from flows.catalog import read_catalog
+    from flows.steps import extract_commitments
+
+    s = settings()
+    known = set(extract_commitments(s).column("commitment_id").to_pylist())
+    countries = set(read_catalog(s).countries.column("country_iso3").to_pylist())
+    try:
+        row = evidence.add(s, evidence.Evidence(
+            commitment_id=args.commitment, status=args.status, source_url=args.source, note=args.note,
+            as_of=date.fromisoformat(args.as_of) if args.as_of else date.today(), country_iso3=args.country,
+        ), known, countries)
+    except (evidence.EvidenceError, ValueError) as exc:
+        print(f"ciw evidence add: {exc}", file=sys.stderr)
+        return 2
+    print(f"appended to {evidence.evidence_path(s)}: {row['commitment_id']} {row['country_iso3'] or 'ALL'} "
+          f"{row['status']} as of {row['as_of']}; `ciw run` publishes it")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from flows import warehouse
 
@@ -234,6 +258,17 @@ def build_parser() -> argparse.ArgumentParser:
     docs = sub.add_parser("docs", help="write the data dictionary (Markdown) from the warehouse's table and column descriptions")
     docs.add_argument("--output", metavar="PATH", help="where to write it (default: data_dictionary.md in the warehouse folder)")
     docs.set_defaults(func=cmd_docs)
+
+    ev = sub.add_parser("evidence", help="the evidence register of qualitative commitments")
+    ev_sub = ev.add_subparsers(dest="evidence_command", required=True)
+    add = ev_sub.add_parser("add", help="append a dated, sourced status change (no_evidence, not_started, limited, substantial, complete)")
+    add.add_argument("commitment", help="commitment id (see dim_commitment)")
+    add.add_argument("--status", required=True, choices=["no_evidence", "not_started", "limited", "substantial", "complete"])
+    add.add_argument("--source", required=True, help="http(s) address of the evidence")
+    add.add_argument("--note", required=True, help="what the evidence shows")
+    add.add_argument("--as-of", help="date the evidence refers to (YYYY-MM-DD; default today)")
+    add.add_argument("--country", help="ISO3 code when the evidence is about one country (default: the commitment as a whole)")
+    add.set_defaults(func=cmd_evidence)
 
     status = sub.add_parser("status", help="last run, rows per table, freshness per source")
     status.add_argument("--format", choices=["text", "json"], default="text")

@@ -19,7 +19,7 @@ def use(published, monkeypatch):
 def test_sql_prints_a_table(use, capsys):
     assert main(["sql", "SELECT status, count(*) AS n FROM mart_commitment_progress GROUP BY 1 ORDER BY 1"]) == 0
     out = capsys.readouterr().out
-    assert "status" in out and "improving" in out and "rows)" in out
+    assert "status" in out and "on_track" in out and "rows)" in out
 
 
 def test_sql_csv_and_json(use, capsys):
@@ -49,7 +49,7 @@ def test_status_reports_last_run_tables_and_freshness(use, capsys):
     main(["status", "--format", "json"])
     report = json.loads(capsys.readouterr().out)
     fresh = {r["source_id"]: r for r in report["freshness"]}
-    assert fresh["worldbank"]["rows"] > 5000 and fresh["worldbank"]["last_period"] >= "2023"
+    assert fresh["worldbank"]["rows"] > 5000 and fresh["worldbank"]["covers_to"] >= "2023"
 
 
 def test_sql_without_a_warehouse_says_what_to_do(tmp_path, monkeypatch, capsys):

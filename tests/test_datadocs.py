@@ -156,7 +156,8 @@ def test_index_and_a_page_for_each_tables_latest_validation(site):
     docs = site["home"] / "docs"
     assert index == docs / "index.html" and index.is_file()
     latest: dict[str, Path] = site["latest"]
-    assert set(latest) == {"fact_observation", "dim_country", "dim_indicator", "dim_commitment", "bridge_commitment_indicator"}
+    assert set(latest) == {"fact_observation", "dim_country", "dim_indicator", "dim_commitment", "bridge_commitment_indicator",
+                           "progress_thresholds", "progress_targets", "commitment_evidence"}
     assert latest["fact_observation"].stem == "worldbank-newer"
     index_links = page_refs(index)[1]
     for table, result in latest.items():

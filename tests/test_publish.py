@@ -205,4 +205,4 @@ def test_superset_style_sqlalchemy_reflection(published):
     assert set(TABLES) <= set(got["tables"])
     assert "mart_commitment_progress" in got["views"]
     assert got["columns"][:7] == ["indicator_id", "country_iso3", "period", "year", "value", "source_id", "batch_id"]
-    assert "status" in got["mart_columns"] and "improving" in got["statuses"]
+    assert "status" in got["mart_columns"] and "on_track" in got["statuses"]
