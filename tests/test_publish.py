@@ -204,5 +204,5 @@ def test_superset_style_sqlalchemy_reflection(published):
     got = json.loads(done.stdout)
     assert set(TABLES) <= set(got["tables"])
     assert "mart_commitment_progress" in got["views"]
-    assert got["columns"][:7] == ["indicator_id", "country_iso3", "period", "year", "value", "source_id", "batch_id"]
+    assert got["columns"][:9] == ["indicator_id", "country_iso3", "period", "period_type", "period_start", "period_end", "year", "sex", "breakdown"]
     assert "status" in got["mart_columns"] and "on_track" in got["statuses"]
