@@ -27,7 +27,7 @@ run: install
 	$(VENV)/bin/ciw run
 
 test: install
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n 2 --dist loadfile  # two workers; a test file stays on one
 
 status: install
 	$(VENV)/bin/ciw status

@@ -58,7 +58,7 @@ def catalog_files(s: Settings) -> list[Path]:
 
 
 def evidence_path(s: Settings) -> Path:
-    return s.project_root / "data" / "evidence" / "register.csv"
+    return s.data_dir / "evidence" / "register.csv"
 
 
 def _read(con: duckdb.DuckDBPyConnection, s: Settings, paths: list[Path], columns: dict[str, str]) -> pa.Table:
@@ -67,7 +67,7 @@ def _read(con: duckdb.DuckDBPyConnection, s: Settings, paths: list[Path], column
         con.sql(
             "SELECT *, $file AS source_file, CAST(row_number() OVER () AS BIGINT) AS source_row "
             "FROM read_csv($path, header=true, columns=$columns, nullstr='', quote='\"')",
-            params={"path": str(p), "columns": columns, "file": str(p.relative_to(s.project_root))},
+            params={"path": str(p), "columns": columns, "file": str(p.relative_to(s.data_dir.parent))},
         ).to_arrow_table()
         for p in paths
     ]

@@ -30,7 +30,9 @@ class Settings:
 
     @property
     def data_dir(self) -> Path:
-        return self.project_root / "data"
+        # CIW_DATA points at another copy of data/ (catalog, documents, evidence, snapshots): tests
+        # that edit the catalog work on their own copy, so parallel tests never see each other's edits
+        return Path(os.environ.get("CIW_DATA", self.project_root / "data"))
 
     @property
     def catalog_dir(self) -> Path:

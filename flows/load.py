@@ -160,11 +160,11 @@ class Build:
         t0 = time.perf_counter()
         for path in [*sorted((self.s.sql_dir / "derived").glob("*.sql")), *sorted((self.s.sql_dir / "marts").glob("*.sql"))]:
             self.con.sql(path.read_text(encoding="utf-8"))
-        for c in self.contracts.values():
-            if c.kind == "staging":  # describes a parser's output, not a warehouse table
-                continue
-            for stmt in c.comment_sql():
-                self.con.sql(stmt)
+        # one round trip for all descriptions (a few hundred statements)
+        self.con.execute(";\n".join(
+            stmt for c in self.contracts.values() if c.kind != "staging"  # staging: a parser's output, not a table
+            for stmt in c.comment_sql()
+        ))
         self._check()
         counts = self.row_counts()
         t1 = time.perf_counter()

@@ -311,7 +311,7 @@ def load_reference(s: Settings, build: Build, catalog: Catalog, commitments: pa.
               source_rows: pa.Array | None = None) -> pa.Table:
         """Validate one reference table from `origin` (a file or a folder); quarantine its bad rows."""
         inputs = [origin] if origin.is_file() else sorted(origin.glob("*"))
-        file = str(origin.relative_to(s.project_root))
+        file = str(origin.relative_to(s.data_dir.parent))  # data/catalog/..., wherever data/ lives
         good, bad, _ = _validate_table(
             s, table, _with_row_ids(rows, file, source_rows), params, source_id=source_id, file=file,
             batch_id=batch_id_for(source_id, inputs), retrieved_at=max(map(_file_time, inputs)), con=con,

@@ -52,3 +52,15 @@ def published(tmp_path_factory, prefect_server) -> Path:
         else:
             os.environ["CIW_HOME"] = old
     return home
+
+
+@pytest.fixture
+def private_data(tmp_path, monkeypatch) -> Path:
+    """A private copy of data/ for a test that edits the catalog or the evidence register, so tests
+    running in parallel never see each other's edits (CIW_DATA points the pipeline at it)."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "data", data)
+    monkeypatch.setenv("CIW_DATA", str(data))
+    return data

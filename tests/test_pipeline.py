@@ -135,7 +135,7 @@ def test_second_run_on_same_inputs_changes_nothing(prefect_server, ciw_home):
 
 
 @pytest.mark.slow
-def test_changed_rules_revalidate_unchanged_input(prefect_server, ciw_home):
+def test_changed_rules_revalidate_unchanged_input(prefect_server, ciw_home, private_data):
     """A fixed catalog range must reach rows quarantined under the old one, without --full-refresh."""
     from flows.config import settings
     from flows.pipeline import nightly

@@ -105,9 +105,9 @@ def test_other_marts_answer(published):
     assert fresh["mer_compiled"] > 0 and fresh["worldbank"] == 0
 
 
-def test_evidence_add_appends_a_checked_row(tmp_path, monkeypatch):
+def test_evidence_add_appends_a_checked_row(private_data):
     s = settings()
-    register = s.project_root / "data" / "evidence" / "register.csv"
+    register = private_data / "evidence" / "register.csv"
     original = register.read_bytes()
     known = {"c1"}
     try:

@@ -20,7 +20,7 @@ def loaded(prefect_server, ciw_home, published):
     return ciw_home
 
 
-def test_resubmit_after_a_catalog_fix_loads_the_rows_and_keeps_the_record(prefect_server, ciw_home, tmp_path, capsys):
+def test_resubmit_after_a_catalog_fix_loads_the_rows_and_keeps_the_record(prefect_server, ciw_home, private_data, tmp_path, capsys):
     from flows.pipeline import ingest_file
 
     meta, rows = json.loads((SNAPSHOT / "VC.IHR.PSRC.P5.json").read_text())
