@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from flows.config import Settings
 from flows.registry import Source
-from flows.sources.http import DEFAULT_BACKOFF, DEFAULT_RETRIES, DEFAULT_TIMEOUT, SourceError, fetch, make_client
+from flows.sources.http import DEFAULT_BACKOFF, DEFAULT_RETRIES, DEFAULT_TIMEOUT, SourceError, fetch, file_name_of, land, make_client
 from flows.sources.landing import newest_link
 from flows.sources.observations import to_parsed
 
@@ -216,14 +216,7 @@ def fetch_live(s: Settings, dest: Path, *, page_url: str = PAGE_URL, csv_url: st
                                      what="the Southwest Land Border encounters CSV", client=client, **kw)
         body = fetch(url, source=SOURCE_ID, client=client, **kw)
     _check_csv(body, url)
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(httpx.URL(url).path).name) or "sbo-encounters.csv"
-    target = dest / name
-    partial = target.with_suffix(".partial")
-    partial.write_bytes(body)
-    partial.replace(target)
-    return [target]
+    return [land(dest, file_name_of(url, "sbo-encounters.csv"), body)]
 
 
 SOURCE = Source(

@@ -35,7 +35,7 @@ import pyarrow as pa
 
 from flows.config import PROJECT_ROOT, Settings
 from flows.registry import Source
-from flows.sources.http import DEFAULT_BACKOFF, DEFAULT_RETRIES, DEFAULT_TIMEOUT, SourceError, fetch
+from flows.sources.http import DEFAULT_BACKOFF, DEFAULT_RETRIES, DEFAULT_TIMEOUT, SourceError, fetch, land
 from flows.sources.observations import MANIFEST, read_manifest, to_parsed
 
 SOURCE_ID = "foreign_assistance"
@@ -269,13 +269,8 @@ def fetch_live(
     check_header(body[:64 * 1024], {"url": url})
     if not body.rstrip().count(b"\n"):
         raise SourceError("the file holds a header and no rows", source=SOURCE_ID, rule="no_rows", url=url)
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    path = dest / FILE_NAME
-    partial = dest / f".{FILE_NAME}.partial"
-    partial.write_bytes(body)
-    partial.replace(path)
-    _write_manifest(dest, path.name, url, body)
+    path = land(dest, FILE_NAME, body)
+    _write_manifest(Path(dest), path.name, url, body)
     return [path]
 
 

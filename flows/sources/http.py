@@ -7,10 +7,12 @@ URL or file, and the rule that was broken, so a failed run says what to look at.
 """
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 
 import httpx
 
@@ -122,3 +124,20 @@ def fetch(
     finally:
         if own:
             http.close()
+
+
+def land(dest: Path, name: str, body: bytes) -> Path:
+    """Write a fetched body under `dest/name` atomically (a hidden partial file, then a rename), so a
+    crash mid-write never leaves a truncated file that the next run would parse."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / name
+    partial = dest / f".{name}.partial"
+    partial.write_bytes(body)
+    partial.replace(target)
+    return target
+
+
+def file_name_of(url: str, default: str) -> str:
+    """A safe local file name from the last segment of a URL's path."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(httpx.URL(url).path).name) or default

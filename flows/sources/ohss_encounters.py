@@ -25,7 +25,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from flows.config import Settings
 from flows.registry import Source
-from flows.sources.http import DEFAULT_BACKOFF, DEFAULT_RETRIES, DEFAULT_TIMEOUT, SourceError, fetch, make_client
+from flows.sources.http import DEFAULT_BACKOFF, DEFAULT_RETRIES, DEFAULT_TIMEOUT, SourceError, fetch, file_name_of, land, make_client
 from flows.sources.landing import newest_link
 from flows.sources.observations import to_parsed
 
@@ -249,14 +249,7 @@ def fetch_live(s: Settings, dest: Path, *, page_url: str = PAGE_URL, workbook_ur
                                           what="the USBP encounters workbook", client=client, **kw)
         body = fetch(url, source=SOURCE_ID, client=client, **kw)
     _check_xlsx(body, url)
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(httpx.URL(url).path).name) or "khsm_encounters_usbp.xlsx"
-    target = dest / name
-    partial = target.with_suffix(".partial")
-    partial.write_bytes(body)
-    partial.replace(target)
-    return [target]
+    return [land(dest, file_name_of(url, "khsm_encounters_usbp.xlsx"), body)]
 
 
 SOURCE = Source(

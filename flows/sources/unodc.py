@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from flows.config import PROJECT_ROOT, Settings
 from flows.registry import Source
-from flows.sources.http import DEFAULT_BACKOFF, DEFAULT_RETRIES, DEFAULT_TIMEOUT, SourceError, fetch
+from flows.sources.http import DEFAULT_BACKOFF, DEFAULT_RETRIES, DEFAULT_TIMEOUT, SourceError, fetch, land
 from flows.sources.observations import to_parsed
 
 SOURCE_ID = "unodc"
@@ -271,12 +271,7 @@ def fetch_live(
     else:
         find_csv_header(body[:_HEAD_BYTES], url=url)
         name = f"{stem}.csv"
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    partial = dest / f".{name}.partial"
-    partial.write_bytes(body)
-    partial.replace(dest / name)
-    return [dest / name]
+    return [land(dest, name, body)]
 
 
 SOURCE = Source(
