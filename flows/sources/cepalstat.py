@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from flows.config import Settings
 from flows.registry import Source
-from flows.sources.http import DEFAULT_BACKOFF, DEFAULT_RETRIES, DEFAULT_TIMEOUT, SourceError, fetch, make_client
+from flows.sources.http import DEFAULT_BACKOFF, DEFAULT_RETRIES, DEFAULT_TIMEOUT, SourceError, fetch, land, make_client
 from flows.sources.observations import to_parsed
 from flows.sources.sheets import (
     XLSX_MAGIC, Rows, catalog_countries, country_iso3, fold, iso_date, open_xlsx, sheet_rows, slug, text,
@@ -271,11 +271,9 @@ def fetch_live(
         if client is None:
             http.close()
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
     paths = []
     for part, body in bodies.items():
-        paths.append(dest / f"cepalstat_{indicator}.{part}.json")
-        paths[-1].write_bytes(body)
+        paths.append(land(dest, f"cepalstat_{indicator}.{part}.json", body))
     return paths
 
 

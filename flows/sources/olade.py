@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from flows.config import Settings
 from flows.registry import Source
-from flows.sources.http import DEFAULT_BACKOFF, DEFAULT_RETRIES, DEFAULT_TIMEOUT, SourceError, fetch, make_client
+from flows.sources.http import DEFAULT_BACKOFF, DEFAULT_RETRIES, DEFAULT_TIMEOUT, SourceError, fetch, land, make_client
 from flows.sources.observations import to_parsed
 from flows.sources.sheets import (
     Rows, check_xlsx_body, country_iso3, fold, indent, open_xlsx, reading, sheet_rows, text,
@@ -356,12 +356,7 @@ def fetch_live(
     finally:
         if client is None:
             http.close()
-    dest.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, body in bodies:
-        (dest / name).write_bytes(body)
-        paths.append(dest / name)
-    return paths
+    return [land(dest, name, body) for name, body in bodies]
 
 
 SOURCE = Source(
