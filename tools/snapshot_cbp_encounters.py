@@ -20,11 +20,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from flows.sources.cbp_encounters import CITIZENSHIP_ISO3, HEADER, SOURCE  # noqa: E402
+from snapshot_common import write_manifest  # noqa: E402 (tools/ is the script's folder)
 
 DEFAULT_SHARED = REPO_ROOT.parent / "shared" / "data"
 DEFAULT_OUT = REPO_ROOT / "data" / "snapshot" / "cbp_encounters"
 FILE = "sbo-encounters-fy22-fy25-aug.csv"
-MANIFEST_COLUMNS = ["file", "publisher", "address", "licence", "retrieved_at", "sha256", "origin", "note"]
 ORIGIN = ("arilamstein/immigration_enforcement/immigration_enforcement/borderpatrol/"
           "sbo-encounters-fy22-fy25-aug.csv@c438a05ab47df903f7270a44f86ae038ecb57bc4")
 RETRIEVED_AT = "2025-10-21T00:00:00"  # date of the origin commit that last changed the data files
@@ -60,10 +60,7 @@ def build(shared: Path, out: Path) -> tuple[dict[str, str], int, int]:
                  "its own format without the 'Other' citizenship grouping rows; FY2022-FY2025 (FY2025 = "
                  "October 2024-August 2025). USBP + OFO, Title 8 and Title 42, exact counts."),
     }
-    with (out / "manifest.csv").open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
-        w.writeheader()
-        w.writerow(row)
+    write_manifest(out, [row])
     return row, len(kept), len(rows) - 1 - len(kept)
 
 

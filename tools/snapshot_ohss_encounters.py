@@ -12,7 +12,6 @@ Run: python tools/snapshot_ohss_encounters.py [--shared ../shared/data] [--out d
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import io
 import re
@@ -26,11 +25,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from flows.sources.ohss_encounters import CITIZENSHIP_ISO3, SHEETS, SOURCE  # noqa: E402
+from snapshot_common import write_manifest  # noqa: E402 (tools/ is the script's folder)
 
 DEFAULT_SHARED = REPO_ROOT.parent / "shared" / "data"
 DEFAULT_OUT = REPO_ROOT / "data" / "snapshot" / "ohss_encounters"
 FILE = "khsm_encounters_usbp_fy25m11.xlsx"
-MANIFEST_COLUMNS = ["file", "publisher", "address", "licence", "retrieved_at", "sha256", "origin", "note"]
 ORIGIN = ("arilamstein/immigration_enforcement/immigration_enforcement/borderpatrol/"
           "KHSM Encounters (USBP) fy25m11.xlsx@c438a05ab47df903f7270a44f86ae038ecb57bc4")
 RETRIEVED_AT = "2025-10-21T00:00:00"  # date of the origin commit that last changed the data files
@@ -95,10 +94,7 @@ def build(shared: Path, out: Path) -> tuple[dict[str, str], dict[str, int]]:
                  "citizenships " + ", ".join(CITIZENSHIP_ISO3) + " only; FY2000-FY2025, FY2025 = "
                  "October-November 2024. USBP Title 8 apprehensions + Title 42 expulsions, rounded to 10."),
     }
-    with (out / "manifest.csv").open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
-        w.writeheader()
-        w.writerow(row)
+    write_manifest(out, [row])
     return row, counts
 
 
