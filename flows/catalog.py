@@ -81,13 +81,15 @@ def read_catalog(s: Settings) -> Catalog:
     indicators = _read(con, s, sorted((d / "indicators").glob("*.csv")), INDICATOR_COLUMNS)
     indicators = indicators.append_column("is_catalogued", pa.repeat(pa.scalar(True), indicators.num_rows))
     links = _read(con, s, sorted((d / "links").glob("*.csv")), LINK_COLUMNS)
-    targets = _read(con, s, [d / "progress" / "targets.csv"], TARGET_COLUMNS)
-    # a target for every country is stored under ALL (a key column cannot be null)
-    targets = targets.set_column(targets.schema.get_field_index("country_iso3"), "country_iso3",
-                                 pc.fill_null(targets["country_iso3"], "ALL"))
     return Catalog(
         countries=countries, indicators=indicators, links=links,
         thresholds=_read(con, s, [d / "progress" / "thresholds.csv"], THRESHOLD_COLUMNS),
-        targets=targets,
-        evidence=_read(con, s, [evidence_path(s)], EVIDENCE_COLUMNS),
+        targets=_all_countries(_read(con, s, [d / "progress" / "targets.csv"], TARGET_COLUMNS)),
+        evidence=_all_countries(_read(con, s, [evidence_path(s)], EVIDENCE_COLUMNS)),
     )
+
+
+def _all_countries(t: pa.Table) -> pa.Table:
+    """An empty country means every country; it is stored as ALL because a key column cannot be null."""
+    i = t.schema.get_field_index("country_iso3")
+    return t.set_column(i, "country_iso3", pc.fill_null(t["country_iso3"], "ALL"))

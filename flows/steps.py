@@ -15,7 +15,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from flows import commitments as commitments_mod
 from flows.catalog import Catalog, catalog_files, evidence_path
@@ -353,11 +352,8 @@ def load_reference(s: Settings, build: Build, catalog: Catalog, commitments: pa.
         check("progress_thresholds", catalog.thresholds, progress / "thresholds.csv", {}), "progress_thresholds"))
     build.replace_rows("progress_targets", conform(
         check("progress_targets", catalog.targets, progress / "targets.csv", known), "progress_targets"))
-    evidence = catalog.evidence.set_column(
-        catalog.evidence.schema.get_field_index("country_iso3"), "country_iso3",
-        pc.fill_null(catalog.evidence["country_iso3"], "ALL"))
     build.replace_rows("commitment_evidence", conform(
-        check("commitment_evidence", evidence, evidence_path(s), known, source_id="evidence"), "commitment_evidence"))
+        check("commitment_evidence", catalog.evidence, evidence_path(s), known, source_id="evidence"), "commitment_evidence"))
     return quarantined
 
 
