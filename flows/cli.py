@@ -147,11 +147,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _print_summary(summary: dict) -> None:
     s = settings()
-    width = max(len(t) for t in summary["tables"])
-    print(f"\nciw run {summary['run_id']}: published {summary['warehouse']}")
-    print("rows per table:")
-    for table, n in summary["tables"].items():
-        print(f"  {table:<{width}}  {n:>9,}")
+    if summary.get("published", True):
+        width = max(len(t) for t in summary["tables"])
+        print(f"\nciw run {summary['run_id']}: published {summary['warehouse']}")
+        print("rows per table:")
+        for table, n in summary["tables"].items():
+            print(f"  {table:<{width}}  {n:>9,}")
+    else:
+        print(f"\nciw run {summary['run_id']}: nothing new; {summary['warehouse']} stands as published (run recorded in the lake's run_log)")
     for src in summary["sources"]:
         if src["status"] == "skipped":
             print(f"source {src['source_id']}: skipped (input and rules unchanged since its last load; --full-refresh re-checks)")

@@ -27,6 +27,10 @@ class Settings:
     publish_lock_timeout_s: float = float(os.environ.get("CIW_PUBLISH_LOCK_TIMEOUT", "3600"))
     # A revision moving a value by more than this share of the old value is flagged for review.
     revision_review_share: float = float(os.environ.get("CIW_REVISION_REVIEW_SHARE", "0.2"))
+    # Great Expectations' own result (Data Docs) is computed on at most this many rows of a batch:
+    # every row the DuckDB engine failed (up to half of it) plus a fixed sample of the rest. The
+    # DuckDB engine checks every row regardless; GX on pandas costs 70 s and 5 GB per 5M rows.
+    gx_record_max_rows: int = int(os.environ.get("CIW_GX_RECORD_MAX_ROWS", "100000"))
 
     @property
     def data_dir(self) -> Path:

@@ -14,6 +14,7 @@ from typing import Any
 log = logging.getLogger("ciw.events")
 
 PUBLISHED = "ciw.warehouse.published"
+UNCHANGED = "ciw.warehouse.unchanged"  # a run that found nothing new: the published state stands
 QUARANTINED = "ciw.batch.quarantined"
 REJECTED = "ciw.batch.rejected"
 FILE_LANDED = "ciw.file.landed"
@@ -53,8 +54,9 @@ def _source_payload(src: dict) -> dict:
 
 
 def emit_published(summary: dict) -> None:
-    """`ciw.warehouse.published` after a successful publish (row counts, run id); and
-    `ciw.batch.rejected` for each batch the run refused, so alerting needs one subscription each."""
+    """`ciw.warehouse.published` after a successful publish (row counts, run id), or
+    `ciw.warehouse.unchanged` after a run that had nothing to publish; and `ciw.batch.rejected` for
+    each batch the run refused, so alerting needs one subscription each."""
     warehouse = str(summary.get("warehouse", ""))
     resource = {"prefect.resource.id": f"ciw.warehouse.{warehouse}", "prefect.resource.name": "ciw warehouse",
                 "ciw.run_id": str(summary.get("run_id", ""))}
@@ -65,7 +67,7 @@ def emit_published(summary: dict) -> None:
         "sources": [_source_payload(s) for s in summary.get("sources", [])],
         "quarantined": summary.get("quarantined", 0),
     }
-    emit(PUBLISHED, resource, payload)
+    emit(PUBLISHED if summary.get("published", True) else UNCHANGED, resource, payload)
     for src in summary.get("sources", []):
         if src.get("status") == "rejected":
             emit(REJECTED, _batch_resource(src), {"run_id": summary.get("run_id"), **_source_payload(src)},

@@ -89,19 +89,37 @@ def _write_json_atomically(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def publish_version(lake_dir: Path, run_id: str, files: dict[str, list[dict]], keep: int) -> None:
-    """Point the manifest at the new version (atomic rename), then prune old versions."""
+def publish_version(lake_dir: Path, run_id: str, files: dict[str, list[dict]], keep: int, inputs: str | None = None) -> None:
+    """Point the manifest at the new version (atomic rename), then prune old versions. `inputs` is
+    the fingerprint of the reference data and code the version was built from."""
     previous = read_manifest(lake_dir) or {}
     history = [v for v in previous.get("history", []) if v != run_id] + [run_id]
     manifest = {
         "version": run_id,
         "published_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "inputs": inputs,
         "tables": files,
         "history": history[-keep:],
     }
     _write_json_atomically(lake_dir / "versions" / run_id / MANIFEST, manifest)
     _write_json_atomically(manifest_path(lake_dir), manifest)
     prune_versions(lake_dir)
+
+
+def append_to_current(con: duckdb.DuckDBPyConnection, lake_dir: Path, table: str, name: str, relation: str) -> None:
+    """Add one Parquet file of `relation`'s rows to `table` in the current version, without a new
+    version: how a night that changed nothing still records its run (run_log). The file is
+    written first and the manifests (current and the version's own) are swapped atomically after,
+    so a reader sees the table with or without the file, never half of it."""
+    manifest = read_manifest(lake_dir)
+    if manifest is None:
+        raise FileNotFoundError(f"no published lake version under {lake_dir}")
+    dest = lake_dir / "versions" / manifest["version"] / table / f"{name}.parquet"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    stats = con.sql(f"COPY ({relation}) TO '{dest}' (FORMAT parquet, COMPRESSION zstd, RETURN_STATS)").fetchall()
+    manifest["tables"].setdefault(table, []).extend(_entry(lake_dir, row) for row in stats)
+    _write_json_atomically(lake_dir / "versions" / manifest["version"] / MANIFEST, manifest)
+    _write_json_atomically(manifest_path(lake_dir), manifest)
 
 
 def restore_version(lake_dir: Path, run_id: str) -> None:

@@ -24,6 +24,7 @@ from flows import lake
 from flows.config import Settings
 from flows.contracts import Contract, contracts
 from flows.duck import registered
+from flows.stages import stage
 
 # Tables of the warehouse, in build order; views come from sql/marts/.
 TABLES = [
@@ -85,8 +86,8 @@ def _sql(s: Settings, name: str) -> str:
 class Build:
     """The next warehouse state, being built in warehouse/.work/<run_id>.duckdb."""
 
-    def __init__(self, s: Settings, run_id: str):
-        self.s, self.run_id = s, run_id
+    def __init__(self, s: Settings, run_id: str, inputs: str | None = None):
+        self.s, self.run_id, self.inputs = s, run_id, inputs
         s.work_dir.mkdir(parents=True, exist_ok=True)
         _clean_work_dir(s)
         self.path = s.work_dir / f"{run_id}.duckdb"
@@ -129,15 +130,15 @@ class Build:
         """
         with registered(self.con, _incoming=good):
             self.con.sql(_sql(self.s, "load/stage_observations.sql"))
-            counts = self.con.sql(
-                "SELECT count(*) FILTER (WHERE change_kind = 'inserted'), count(*) FILTER (WHERE change_kind = 'changed'), "
-                "count(*) FILTER (WHERE change_kind = 'unchanged'), "
-                "count(*) FILTER (WHERE change_kind = 'changed' AND coalesce(change_share > $share, true)) FROM _merge",
+            changed, flagged = self.con.sql(
+                "SELECT count(*), count(*) FILTER (WHERE coalesce(change_share > $share, true)) FROM _changed",
                 params={"share": self.s.revision_review_share},
             ).fetchall()[0]
             self.con.sql(_sql(self.s, "load/keep_revised_values.sql"), params={"review_share": self.s.revision_review_share})
-            self.con.sql(_sql(self.s, "load/merge_observations.sql"))
-            self.con.sql("DROP TABLE _merge")
+            self.con.sql(_sql(self.s, "load/delete_revised_observations.sql"))
+            written = self.con.execute(_sql(self.s, "load/merge_observations.sql")).fetchall()[0][0]
+            self.con.sql("DROP TABLE _changed")
+        counts = (written - changed, changed, good.num_rows - written, flagged)
         return MergeCounts(*counts)
 
     def release_quarantined(self, good: pa.Table) -> None:
@@ -158,6 +159,25 @@ class Build:
     def finish(self) -> dict[str, int]:
         """Build marts, check, write the lake version, swap the file in. Returns rows per table."""
         t0 = time.perf_counter()
+        with stage("marts"):
+            self._build_marts()
+        counts = self.row_counts()
+        t1 = time.perf_counter()
+        with stage("publish"):
+            pause_point("write_lake")
+            files = lake.write_version(self.con, self.s.lake_dir, self.run_id, [self.contracts[t] for t in TABLES])
+            self.con.sql("CHECKPOINT")
+            self.con.close()
+            t2 = time.perf_counter()
+            pause_point("before_swap")
+            lake.publish_version(self.s.lake_dir, self.run_id, files, keep=self.s.versions_kept, inputs=self.inputs)
+            _swap_into_place(self.path, self.s, self.run_id)
+        t3 = time.perf_counter()
+        self.timings = {"marts_and_checks": t1 - t0, "write_lake_and_file": t2 - t1, "publish_swap": t3 - t2}
+        return counts
+
+    def _build_marts(self) -> None:
+        """Derived views and marts, every description, then the integrity checks."""
         for path in [*sorted((self.s.sql_dir / "derived").glob("*.sql")), *sorted((self.s.sql_dir / "marts").glob("*.sql"))]:
             self.con.sql(path.read_text(encoding="utf-8"))
         # one round trip for all descriptions (a few hundred statements)
@@ -166,19 +186,6 @@ class Build:
             for stmt in c.comment_sql()
         ))
         self._check()
-        counts = self.row_counts()
-        t1 = time.perf_counter()
-        pause_point("write_lake")
-        files = lake.write_version(self.con, self.s.lake_dir, self.run_id, [self.contracts[t] for t in TABLES])
-        self.con.sql("CHECKPOINT")
-        self.con.close()
-        t2 = time.perf_counter()
-        pause_point("before_swap")
-        lake.publish_version(self.s.lake_dir, self.run_id, files, keep=self.s.versions_kept)
-        _swap_into_place(self.path, self.s, self.run_id)
-        t3 = time.perf_counter()
-        self.timings = {"marts_and_checks": t1 - t0, "write_lake_and_file": t2 - t1, "publish_swap": t3 - t2}
-        return counts
 
     def abort(self) -> None:
         try:
@@ -193,6 +200,14 @@ class Build:
         if problems:
             raise PublishError("integrity check failed: " + "; ".join(f"{name}: {n} rows" for name, n in problems))
         self.con.sql("SELECT count(*) FROM mart_commitment_progress").fetchall()
+
+
+def record_runs_only(s: Settings, rows: pa.Table) -> None:
+    """A run that changed nothing: add its run_log rows to the current lake version, no rebuild.
+    The published DuckDB file shows them from the next publish on (it is rebuilt from the lake)."""
+    con = duckdb.connect()
+    with registered(con, _runs=rows):
+        lake.append_to_current(con, s.lake_dir, "run_log", f"unchanged-{rows.column('run_id')[0]}", "SELECT * FROM _runs")
 
 
 def _versions_dir(s: Settings) -> Path:

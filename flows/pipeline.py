@@ -15,12 +15,13 @@ import pyarrow as pa
 from prefect import flow, get_run_logger, task
 from prefect.runtime import flow_run
 
-from flows import events, steps
+from flows import events, gx_record, steps
 from flows.catalog import Catalog, read_catalog
 from flows.config import Settings, settings
-from flows.load import Build, MergeCounts, pause_point, publish_lock
+from flows.load import Build, MergeCounts, pause_point, publish_lock, record_runs_only
 from flows.registry import source as get_source
 from flows.registry import sources
+from flows.stages import stage
 
 
 @dataclass
@@ -33,6 +34,7 @@ class RunSummary:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per publish stage
     data_docs: str | None = None  # warehouse/docs/index.html, when it could be built
     dashboard: str | None = None  # warehouse/dashboard/index.html, when it could be built
+    published: bool = True  # False: nothing had changed, the published state stands
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -97,19 +99,28 @@ def load_and_publish(
     """
     logger = get_run_logger()
     with publish_lock(s):
-        build = Build(s, run_id)
+        with stage("prepare"):
+            inputs = steps.inputs_fingerprint(s)
+            quiet = not resubmit and steps.nothing_to_build(batches) and steps.published_inputs(s) == inputs
+        if quiet:
+            return _record_quiet_run(s, run_id, batches)
+        with stage("load"):  # the next state starts as a copy of the published lake
+            build = Build(s, run_id, inputs)
         try:
-            ref_quarantined = steps.load_reference(s, build, catalog, commitments)
-            if resubmit:
-                batches = [*batches, steps.validate_resubmission(s, build, *resubmit, catalog)]
-            per_source = []
-            pause_point("load")
-            for v in batches:
-                counts = steps.load_batch(build, v)
-                build.insert("run_log", steps.run_log_row(run_id, v, counts))
-                per_source.append(_source_summary(v, counts))
-                if v.rejected:
-                    logger.error(v.rejected)
+            with stage("load"):
+                ref_quarantined = steps.load_reference(s, build, catalog, commitments)
+                if resubmit:
+                    batches = [*batches, steps.validate_resubmission(s, build, *resubmit, catalog)]
+                per_source = []
+                pause_point("load")
+                for v in batches:
+                    counts = steps.load_batch(build, v)
+                    build.insert("run_log", steps.run_log_row(run_id, v, counts))
+                    per_source.append(_source_summary(v, counts))
+                    if v.rejected:
+                        logger.error(v.rejected)
+            with stage("gx_record"):
+                gx_record.wait()  # every batch's GX result is on file before the state is published
             tables = build.finish()
         except BaseException:
             build.abort()
@@ -117,13 +128,33 @@ def load_and_publish(
     quarantined = sum(p["rows_quarantined"] for p in per_source) + sum(ref_quarantined.values())
     summary = RunSummary(
         run_id=run_id, warehouse=str(s.db_path), tables=tables, sources=per_source, quarantined=quarantined,
-        timings={k: round(v, 4) for k, v in build.timings.items()}, data_docs=build_docs(s),
-        dashboard=build_dashboard_page(s),
+        timings={k: round(v, 4) for k, v in build.timings.items()},
     )
+    with stage("data_docs"):
+        summary.data_docs = build_docs(s)
+    with stage("dashboard"):
+        summary.dashboard = build_dashboard_page(s)
     events.emit_published(summary.to_dict())
     for src in per_source:
         if src["rows_quarantined"]:
             events.emit_quarantined(run_id, src)
+    return summary
+
+
+def _record_quiet_run(s: Settings, run_id: str, batches: list[steps.Validated]) -> RunSummary:
+    """Nothing new and nothing changed in catalog or code: the published state stands. The run is
+    recorded in the lake's run_log (the DuckDB file shows it from the next publish); no rebuild,
+    no new version, no Data Docs or dashboard rebuild."""
+    nothing = MergeCounts(0, 0, 0)
+    rows = pa.concat_tables([steps.run_log_row(run_id, v, nothing) for v in batches])
+    with stage("publish"):
+        record_runs_only(s, rows)
+    for v in batches:
+        if v.rejected:
+            get_run_logger().error(v.rejected)
+    summary = RunSummary(run_id=run_id, warehouse=str(s.db_path), tables={}, sources=[_source_summary(v, nothing) for v in batches],
+                         published=False)
+    events.emit_published(summary.to_dict())
     return summary
 
 
@@ -163,9 +194,10 @@ def nightly(live: bool = False, only: list[str] | None = None, full_refresh: boo
     """
     s = settings()
     run_id = new_run_id()
-    commitments = extract_commitments_task(s)
-    catalog = read_catalog_task(s)
-    previous = steps.previous_loads(s)
+    with stage("prepare"):
+        commitments = extract_commitments_task(s)
+        catalog = read_catalog_task(s)
+        previous = steps.previous_loads(s)
     names = only or sorted(sources())
     extracted = [extract_task.submit(s, n, live, run_id) for n in names]
     validated = []

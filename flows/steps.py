@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -17,18 +16,18 @@ import duckdb
 import pyarrow as pa
 
 from flows import commitments as commitments_mod
+from flows import gx_record
 from flows.catalog import Catalog, catalog_files, evidence_path
 from flows.config import Settings
 from flows.contracts import conform, contract
 from flows.duck import registered
 from flows.load import Build, MergeCounts, pause_point
 from flows.registry import Source, sources
+from flows.stages import stage
 from flows.sources.http import SourceError
-from flows.validate import BatchRejected, default_params, gx_validate, quarantine_split, suite_for
+from flows.validate import BatchRejected, default_params, quarantine_split, suite_for
 
 DERIVED = "derived"  # catalog source_id of indicators computed in SQL from other series (sql/derived/)
-
-_GX_LOCK = threading.Lock()  # the GX context is shared and not thread-safe
 
 
 @dataclass(frozen=True)
@@ -114,6 +113,30 @@ def rules_fingerprint(s: Settings, source: Source) -> str:
     return content_hash(files)
 
 
+def inputs_fingerprint(s: Settings) -> str:
+    """Everything besides the sources' batches that a published state is built from: the catalog,
+    documents and evidence register, and the SQL, contracts and suites. A night whose batches are
+    all skipped and whose fingerprint matches the published one has nothing to build."""
+    roots = [s.catalog_dir, s.documents_dir, evidence_path(s).parent, s.sql_dir, s.schemas_dir, s.expectations_dir]
+    h = hashlib.sha256(s.storage_version.encode())
+    for root in roots:
+        for p in sorted(q for q in root.rglob("*") if q.is_file()):
+            h.update(str(p.relative_to(root.parent)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def published_inputs(s: Settings) -> str | None:
+    from flows import lake
+
+    return (lake.read_manifest(s.lake_dir) or {}).get("inputs")
+
+
+def nothing_to_build(batches: list[Validated]) -> bool:
+    """No batch has rows to merge: every source was skipped or could not be fetched."""
+    return all(v.skipped or v.failed for v in batches)
+
+
 @dataclass(frozen=True)
 class PreviousLoad:
     """What the source's last successful load looked like, for skipping and for batch gates."""
@@ -183,6 +206,11 @@ def skipped(source: Source, extracted: Extracted, rules_hash: str) -> Validated:
 
 # --- extract --------------------------------------------------------------------------------------
 def extract(s: Settings, source: Source, *, live: bool, run_id: str) -> Extracted:
+    with stage("extract"):
+        return _extract(s, source, live=live, run_id=run_id)
+
+
+def _extract(s: Settings, source: Source, *, live: bool, run_id: str) -> Extracted:
     pause_point("extract")
     if live:
         dest = s.raw_dir / source.source_id / run_id
@@ -200,31 +228,6 @@ def extract_file(path: Path, source: Source) -> Extracted:
 
 
 # --- validate -------------------------------------------------------------------------------------
-def _write_gx_result(s: Settings, table: str, batch_id: str, result: dict[str, Any]) -> Path:
-    out = s.validations_dir / table / f"{batch_id}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1, sort_keys=True), encoding="utf-8")
-    return out
-
-
-def _record_with_gx(s: Settings, table: str, batch_id: str, batch: pa.Table, suite: Any, params: dict[str, Any]) -> None:
-    """GX's own result for the record (Data Docs). The same input under the same suite and parameters
-    gives the same result, so an unchanged batch (the catalog on most nights) is not validated twice:
-    GX costs about a second per batch, DuckDB's split above milliseconds."""
-    fingerprint = hashlib.sha256(json.dumps([suite.raw, params], sort_keys=True, default=str).encode()).hexdigest()[:16]
-    out = s.validations_dir / table / f"{batch_id}.json"
-    if out.is_file():
-        try:
-            if json.loads(out.read_text(encoding="utf-8")).get("meta", {}).get("ciw_rules_fingerprint") == fingerprint:
-                return
-        except ValueError:
-            pass  # a damaged result file is simply rewritten
-    with _GX_LOCK:
-        result = gx_validate(batch, suite, params)
-    result.setdefault("meta", {})["ciw_rules_fingerprint"] = fingerprint
-    _write_gx_result(s, table, batch_id, result)
-
-
 def _validate_table(
     s: Settings, table: str, batch: pa.Table, params: dict[str, Any], *, source_id: str, file: str, batch_id: str,
     retrieved_at: datetime, con: duckdb.DuckDBPyConnection,
@@ -232,9 +235,10 @@ def _validate_table(
     """Batch gates, row rules in DuckDB, GX for the record; returns (good, quarantine rows, counts)."""
     suite = suite_for(table, source_id)
     good, failed, counts = quarantine_split(batch, suite, params, source=source_id, file=file, con=con)
-    _record_with_gx(s, table, batch_id, batch, suite, params)
+    with stage("gx_record"):
+        gx_record.record(s, table, batch_id, batch, failed.select(["row_id"]), suite, params, counts)
     key = "concat_ws('|', " + ", ".join(f'CAST(b."{k}" AS VARCHAR)' for k in contract(table).primary_key) + ")"
-    with registered(con, batch=batch, failed=failed):
+    with stage("quarantine"), registered(con, batch=batch, failed=failed):
         quarantine = con.sql(
             (s.sql_dir / "load" / "quarantine_rows.sql").read_text(encoding="utf-8").replace("{record_key}", key),
             params={"batch_id": batch_id, "source_id": source_id, "target_table": table, "retrieved_at": retrieved_at},
@@ -246,26 +250,29 @@ def validate_source_batch(
     s: Settings, source: Source, extracted: Extracted, catalog: Catalog, previous: PreviousLoad | None = None
 ) -> Validated:
     """Parse the source's files, stage them to the fact contract, and split good from bad rows."""
+    gx_record.warm()  # GX imports on its own thread while DuckDB parses
     con = duckdb.connect()
     started = datetime.now(timezone.utc)
     try:
-        parsed = source.parse(con, list(extracted.files))
+        with stage("parse"):
+            parsed = source.parse(con, list(extracted.files))
     except SourceError as exc:  # unreadable input: the whole batch is rejected, nothing loads
         return nothing_to_load(
             source.source_id, source.target_table, batch_id=extracted.batch_id, retrieved_at=extracted.retrieved_at,
             rejected=str(exc), started_at=started,
         )
-    con.register("parsed", parsed)
-    con.register("catalog_indicators", catalog.indicators)
-    con.register("retrievals", extracted.retrievals())
-    staged = con.sql(
-        (s.sql_dir / "staging" / "observations.sql").read_text(encoding="utf-8"),
-        params={"source_id": source.source_id, "publisher": source.publisher, "licence": source.licence,
-                "address": source.address, "batch_id": extracted.batch_id, "retrieved_at": extracted.retrieved_at},
-    ).to_arrow_table()
-    rows_null = con.sql("SELECT count(*) FROM parsed WHERE value IS NULL AND value_text IS NULL").fetchall()[0][0]
-    seen = con.sql("SELECT DISTINCT indicator_id, indicator_name, $sid AS source_id FROM parsed WHERE indicator_id IS NOT NULL", params={"sid": source.source_id}).to_arrow_table()
-    last_updated = con.sql("SELECT max(lastupdated) FROM parsed").fetchall()[0][0]
+    with stage("validate"):
+        con.register("parsed", parsed)
+        con.register("catalog_indicators", catalog.indicators)
+        con.register("retrievals", extracted.retrievals())
+        staged = con.sql(
+            (s.sql_dir / "staging" / "observations.sql").read_text(encoding="utf-8"),
+            params={"source_id": source.source_id, "publisher": source.publisher, "licence": source.licence,
+                    "address": source.address, "batch_id": extracted.batch_id, "retrieved_at": extracted.retrieved_at},
+        ).to_arrow_table()
+        rows_null = con.sql("SELECT count(*) FROM parsed WHERE value IS NULL AND value_text IS NULL").fetchall()[0][0]
+        seen = con.sql("SELECT DISTINCT indicator_id, indicator_name, $sid AS source_id FROM parsed WHERE indicator_id IS NOT NULL", params={"sid": source.source_id}).to_arrow_table()
+        last_updated = con.sql("SELECT max(lastupdated) FROM parsed").fetchall()[0][0]
     params = {**gate_params(extracted, previous), "known_countries": catalog.country_codes}
     files = ", ".join(p.name for p in extracted.files[:3]) + (" ..." if len(extracted.files) > 3 else "")
     base = dict(

@@ -21,6 +21,7 @@ import yaml
 
 from flows.config import settings
 from flows.duck import registered
+from flows.stages import stage
 
 _PARAM = re.compile(r"\$([A-Za-z_]+)")
 # What quarantine_split returns per failing row and rule (before the loader adds file and batch).
@@ -211,7 +212,7 @@ def quarantine_split(
     unique `row_id` column. Raises BatchRejected when a batch-scope rule fails.
     """
     con = con or duckdb.connect()
-    with registered(con, batch=batch):
+    with stage("validate"), registered(con, batch=batch):
         _check_batch_rules(suite, con, params, source, file)
         parts: list[pa.Table] = []
         counts: dict[str, int] = {}
@@ -223,7 +224,7 @@ def quarantine_split(
                 parts.append(failed)
         if not parts:
             return batch, _NO_FAILURES.empty_table(), counts
-        with registered(con, failed=pa.concat_tables(parts)):
+        with stage("quarantine"), registered(con, failed=pa.concat_tables(parts)):
             bad = con.sql(
                 "SELECT f.*, to_json(b) AS record FROM failed f JOIN batch b USING (row_id) ORDER BY f.row_id, f.rule_id"
             ).to_arrow_table()

@@ -64,3 +64,13 @@ def private_data(tmp_path, monkeypatch) -> Path:
     shutil.copytree(ROOT / "data", data)
     monkeypatch.setenv("CIW_DATA", str(data))
     return data
+
+
+@pytest.fixture(autouse=True)
+def _gx_records_written():
+    """GX results are written on a background thread: a test that validated something waits for
+    them at its end, so a failure shows in that test and never leaks into the next one."""
+    yield
+    from flows import gx_record
+
+    gx_record.wait()

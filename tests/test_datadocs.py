@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 import pyarrow as pa
 import pytest
 
-from flows import datadocs
+from flows import datadocs, gx_record
 from flows.config import settings
 from flows.validate import Suite, gx_validate, load_suite
 from tests.browser import CHROMIUM, Browser, open_offline
@@ -44,15 +44,16 @@ def _write_validations(home: Path) -> dict[str, Path]:
     s = settings()
     assert s.warehouse_dir == home
     steps.load_reference(s, _NoBuild(), read_catalog(s), steps.extract_commitments(s))
+    gx_record.wait()  # GX results are written by a background thread
     suite = load_suite("fact_observation")
     older = fact_batch([{"period": str(y), "year": y} for y in range(2000, 2010)])
-    old = steps._write_gx_result(s, "fact_observation", "worldbank-older", gx_validate(older, suite, PARAMS))
+    old = gx_record.write_result(s, "fact_observation", "worldbank-older", gx_validate(older, suite, PARAMS))
     os.utime(old, (time.time() - 3600, time.time() - 3600))
     newer = fact_batch([
         {}, {"country_iso3": "XXX", "period": "2001", "year": 2001}, {"value": 999.0, "period": "2002", "year": 2002},
         {"period": "1950", "year": 1950}, {"period": "2003", "year": 2003, "value": -1.0},
     ])
-    steps._write_gx_result(s, "fact_observation", "worldbank-newer", gx_validate(newer, suite, PARAMS))
+    gx_record.write_result(s, "fact_observation", "worldbank-newer", gx_validate(newer, suite, PARAMS))
     return datadocs.latest_results(s)
 
 
@@ -286,7 +287,7 @@ def test_vendored_files_are_listed_with_their_checksums():
 
 def test_a_page_with_a_chart_loads_vega_from_disk(ciw_home):
     """Few expectation types draw a chart (KL divergence does): only their pages load vega, from disk."""
-    from flows.steps import _write_gx_result
+    from flows.gx_record import write_result
 
     raw = {"name": "chart_demo", "expectations": [{
         "type": "expect_column_kl_divergence_to_be_less_than",
@@ -294,7 +295,7 @@ def test_a_page_with_a_chart_loads_vega_from_disk(ciw_home):
         "meta": {"rule_id": "kl"},
     }]}
     result = gx_validate(pa.table({"row_id": [1, 2, 3], "v": [0.5, 1.5, 1.2]}), Suite("chart_demo", Path("-"), raw, ()), {})
-    _write_gx_result(settings(), "chart_demo", "demo-1", result)
+    write_result(settings(), "chart_demo", "demo-1", result)
     index = datadocs.build_data_docs(settings())
     [page] = (index.parent / "validations" / "chart_demo").rglob("*.html")
     assert "vegaEmbed(" in page.read_text(encoding="utf-8")

@@ -22,6 +22,17 @@ WITH checks AS (
     FROM bridge_commitment_indicator b JOIN dim_indicator i USING (indicator_id)
     WHERE i.direction IS NULL
     UNION ALL
+    -- the key has no index (schemas/fact_observation.yaml): candidates by one hash aggregate, then
+    -- exact counts over those few rows only, so a hash collision cannot fail a publish
+    SELECT 'fact_observation keys held more than once', count(*)
+    FROM (
+        SELECT 1 FROM fact_observation
+        WHERE hash(indicator_id, country_iso3, period, sex, breakdown) IN (
+            SELECT h FROM (SELECT hash(indicator_id, country_iso3, period, sex, breakdown) AS h FROM fact_observation)
+            GROUP BY h HAVING count(*) > 1)
+        GROUP BY indicator_id, country_iso3, period, sex, breakdown HAVING count(*) > 1
+    )
+    UNION ALL
     SELECT 'no commitments loaded', CASE WHEN count(*) = 0 THEN 1 ELSE 0 END
     FROM dim_commitment
     UNION ALL

@@ -17,5 +17,5 @@ SELECT
     value AS new_value,
     change_share,
     coalesce(change_share > $review_share, true) AS flagged_for_review
-FROM _merge
-WHERE change_kind = 'changed';
+FROM _changed;
+

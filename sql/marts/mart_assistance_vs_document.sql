@@ -11,7 +11,7 @@
 -- document's region totals include, and obligations count every U.S. agency's assistance, not only
 -- the funds the document speaks of. fiscal_years_published / countries_published say how complete
 -- each sum is.
-CREATE OR REPLACE VIEW mart_assistance_vs_document AS
+CREATE OR REPLACE TABLE mart_assistance_vs_document AS
 WITH stated AS (
     SELECT
         indicator_id AS stated_indicator,

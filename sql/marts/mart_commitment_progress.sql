@@ -4,7 +4,7 @@
 -- observed compound annual growth against the growth required to reach it on time; without one,
 -- the direction-adjusted growth since the base year against fixed rates. Thresholds and targets are
 -- catalog data (progress_thresholds, progress_targets), not constants here.
-CREATE OR REPLACE VIEW mart_commitment_progress AS
+CREATE OR REPLACE TABLE mart_commitment_progress AS
 WITH annual AS (
     -- whole years only (calendar or US fiscal), the total breakdown, and figures read as published:
     -- part-year, to-date, lower-bound and document-stated values never enter a trend

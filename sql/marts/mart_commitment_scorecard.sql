@@ -2,7 +2,7 @@
 -- overall status (the median of the indicators' statuses on the progress scale, as Open SDG
 -- aggregates series), the latest data year, and for commitments no series measures, the latest
 -- entry of the evidence register. Built on mart_commitment_progress (views build in name order).
-CREATE OR REPLACE VIEW mart_commitment_scorecard AS
+CREATE OR REPLACE TABLE mart_commitment_scorecard AS
 WITH ranked AS (
     SELECT p.*, t.rank
     FROM mart_commitment_progress p

@@ -1,6 +1,6 @@
 -- One row per country: the commitments' picture there (indicator statuses counted from
 -- mart_commitment_progress), how much data the warehouse holds for it, and its newest data year.
-CREATE OR REPLACE VIEW mart_country_profile AS
+CREATE OR REPLACE TABLE mart_country_profile AS
 WITH progress AS (
     SELECT country_iso3,
            count(*) AS links,

@@ -12,7 +12,7 @@
 -- "not found" for it leaves std_error null, read as 'no standard error').
 -- Base year 2017 = Settings.base_year (the conference year). Change is measured forward only: years
 -- before the base year show their estimate and interval, with no change columns.
-CREATE OR REPLACE VIEW mart_governance AS
+CREATE OR REPLACE TABLE mart_governance AS
 WITH dims (dimension_code, dimension, est_id, se_id) AS (
     VALUES
         ('VA', 'Voice and Accountability', 'GOV_WGI_VA.EST', 'VA.STD.ERR'),

@@ -1,6 +1,6 @@
 -- The latest whole-year value of every indicator for every country (totals only), with the value a
 -- year and five years before it, the catalog's unit and direction, and where it came from.
-CREATE OR REPLACE VIEW mart_indicator_latest AS
+CREATE OR REPLACE TABLE mart_indicator_latest AS
 WITH annual AS (
     SELECT indicator_id, country_iso3, year, period, value, source_id, publisher, source_url, retrieved_at
     FROM observation

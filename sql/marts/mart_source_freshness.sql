@@ -1,6 +1,6 @@
 -- One row per source: what it holds (rows, indicators, periods covered), the publisher's newest
 -- update and when its figures were retrieved, the last load's status and what it quarantined.
-CREATE OR REPLACE VIEW mart_source_freshness AS
+CREATE OR REPLACE TABLE mart_source_freshness AS
 WITH held AS (
     SELECT source_id, any_value(publisher) AS publisher, any_value(licence) AS licence,
            count(*) AS rows, count(DISTINCT indicator_id) AS indicators,

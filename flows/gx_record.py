@@ -1,0 +1,117 @@
+"""Great Expectations' own result for each validated batch, kept for the record (Data Docs).
+
+The DuckDB engine (flows/validate.py) decides what loads and what is quarantined, over every row.
+GX runs the same suite on the same batch so its verdicts are on file beside it, but it is slow
+(pandas; 3.6 s to import, about a second per batch, 70 s and 5 GB for 5M rows), so:
+
+- a batch above `gx_record_max_rows` is validated on a fixed sample: every row the DuckDB engine
+  failed (up to half the cap) plus a hash-chosen sample of the rest; the result says so in its meta
+  next to the engine's full per-rule counts;
+- the same batch under the same suite and parameters is not validated twice (the catalog on most
+  nights);
+- the work runs on one background thread: the import starts while DuckDB parses the first batch,
+  and the flow waits for all records (`wait`) before it builds the marts.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from flows.config import Settings
+from flows.duck import registered
+
+_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gx-record")  # one GX context, one thread
+_pending: list[Future] = []
+
+
+def warm() -> None:
+    """Import GX and build its context in the background, while the caller goes on with DuckDB."""
+    from flows.validate import _gx_context
+
+    if not any(not f.done() for f in _pending):
+        _pending.append(_executor.submit(_gx_context))
+
+
+def result_path(s: Settings, table: str, batch_id: str) -> Path:
+    return s.validations_dir / table / f"{batch_id}.json"
+
+
+def _fingerprint(suite: Any, params: dict[str, Any], scope: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps([suite.raw, params, scope], sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _already_recorded(out: Path, fingerprint: str) -> bool:
+    if not out.is_file():
+        return False
+    try:
+        return json.loads(out.read_text(encoding="utf-8")).get("meta", {}).get("ciw_rules_fingerprint") == fingerprint
+    except ValueError:
+        return False  # a damaged result file is simply rewritten
+
+
+def sample(batch: pa.Table, failed_row_ids: pa.Table, cap: int) -> pa.Table:
+    """At most `cap` rows of `batch`: failing rows first (up to cap // 2), then a fixed sample."""
+    if batch.num_rows <= cap:
+        return batch
+    con = duckdb.connect()
+    with registered(con, batch=batch, failed=failed_row_ids):
+        bad = con.sql(f"SELECT * FROM batch SEMI JOIN (SELECT DISTINCT row_id FROM failed) USING (row_id) ORDER BY row_id LIMIT {cap // 2}").to_arrow_table()
+        rest = con.sql(
+            f"SELECT * FROM batch ANTI JOIN failed USING (row_id) ORDER BY hash(row_id), row_id LIMIT {cap - bad.num_rows}"
+        ).to_arrow_table()
+    return pa.concat_tables([bad, rest])
+
+
+def record(s: Settings, table: str, batch_id: str, batch: pa.Table, failed_row_ids: pa.Table, suite: Any,
+           params: dict[str, Any], rule_counts: dict[str, int]) -> None:
+    """Queue GX's validation of `batch` (or of its sample) and the writing of its result file."""
+    cap = s.gx_record_max_rows
+    scope = {"rows_in_batch": batch.num_rows, "cap": cap}
+    fingerprint = _fingerprint(suite, params, scope)
+    out = result_path(s, table, batch_id)
+    if _already_recorded(out, fingerprint):
+        return
+    rows = sample(batch, failed_row_ids, cap)
+    meta = {
+        "ciw_rules_fingerprint": fingerprint,
+        "ciw_rows_in_batch": batch.num_rows,
+        "ciw_rows_validated_by_gx": rows.num_rows,
+        "ciw_sampled": rows.num_rows < batch.num_rows,
+        # what the DuckDB engine found over every row, per rule (what loaded and quarantined rest on)
+        "ciw_engine_failures_per_rule": dict(rule_counts),
+    }
+    _pending.append(_executor.submit(_validate_and_write, out, rows, suite, params, meta))
+
+
+def _validate_and_write(out: Path, rows: pa.Table, suite: Any, params: dict[str, Any], meta: dict[str, Any]) -> None:
+    from flows.validate import gx_validate
+
+    result = gx_validate(rows, suite, params)
+    result.setdefault("meta", {}).update(meta)
+    _write(out, result)
+
+
+def write_result(s: Settings, table: str, batch_id: str, result: dict[str, Any]) -> Path:
+    """File a GX result for a batch (where Data Docs read it)."""
+    out = result_path(s, table, batch_id)
+    _write(out, result)
+    return out
+
+
+def _write(out: Path, result: dict[str, Any]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=1, sort_keys=True), encoding="utf-8")
+    tmp.replace(out)
+
+
+def wait() -> None:
+    """Block until every queued record is written; re-raise the first failure."""
+    while _pending:
+        _pending.pop(0).result()
