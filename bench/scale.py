@@ -188,10 +188,10 @@ def worker_queries(db: Path) -> None:
 
     marts = [r[0] for r in con.sql("SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'mart_%' ORDER BY 1").fetchall()]
     for m in marts:
-        timed(f"SELECT * FROM {m}", lambda m=m: con.sql(f'SELECT * FROM "{m}"').fetchall())
+        timed(f"SELECT * FROM {m}", lambda m=m: con.sql(f'SELECT * FROM "{m}"').to_arrow_table())
     for q in queries.discover().values():
         bound = q.bind(q.example_params)
-        timed(f"ciw query {q.name}", lambda q=q, b=bound: con.sql(q.sql, params=b).fetchall())
+        timed(f"ciw query {q.name}", lambda q=q, b=bound: con.sql(q.sql, params=b).to_arrow_table())
     _result({"queries": timings})
 
 

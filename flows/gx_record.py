@@ -9,8 +9,8 @@ GX runs the same suite on the same batch so its verdicts are on file beside it, 
   next to the engine's full per-rule counts;
 - the same batch under the same suite and parameters is not validated twice (the catalog on most
   nights);
-- the work runs on one background thread: the import starts while DuckDB parses the first batch,
-  and the flow waits for all records (`wait`) before it builds the marts.
+- the validation runs on one background thread while the flow loads (the sample is taken first),
+  and the flow waits for all records (`wait`) before it publishes.
 """
 from __future__ import annotations
 
@@ -30,14 +30,6 @@ _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gx-record")  #
 _pending: list[Future] = []
 
 
-def warm() -> None:
-    """Import GX and build its context in the background, while the caller goes on with DuckDB."""
-    from flows.validate import _gx_context
-
-    if not any(not f.done() for f in _pending):
-        _pending.append(_executor.submit(_gx_context))
-
-
 def result_path(s: Settings, table: str, batch_id: str) -> Path:
     return s.validations_dir / table / f"{batch_id}.json"
 
@@ -55,34 +47,37 @@ def _already_recorded(out: Path, fingerprint: str) -> bool:
         return False  # a damaged result file is simply rewritten
 
 
-def sample(batch: pa.Table, failed_row_ids: pa.Table, cap: int) -> pa.Table:
-    """At most `cap` rows of `batch`: failing rows first (up to cap // 2), then a fixed sample."""
-    if batch.num_rows <= cap:
-        return batch
-    con = duckdb.connect()
-    with registered(con, batch=batch, failed=failed_row_ids):
-        bad = con.sql(f"SELECT * FROM batch SEMI JOIN (SELECT DISTINCT row_id FROM failed) USING (row_id) ORDER BY row_id LIMIT {cap // 2}").to_arrow_table()
-        rest = con.sql(
-            f"SELECT * FROM batch ANTI JOIN failed USING (row_id) ORDER BY hash(row_id), row_id LIMIT {cap - bad.num_rows}"
-        ).to_arrow_table()
+def sample(con: duckdb.DuckDBPyConnection, cap: int) -> pa.Table:
+    """At most `cap` rows of the relation `batch` in `con`: rows in `failed_rows` first (up to
+    cap // 2), then a fixed sample of the rest (chosen by a hash of file and row, so the same input
+    gives the same sample)."""
+    n = con.sql("SELECT count(*) FROM batch").fetchall()[0][0]
+    if n <= cap:
+        return con.sql("SELECT * FROM batch").to_arrow_table()
+    bad = con.sql(f"SELECT * FROM batch SEMI JOIN failed_rows USING (row_id) ORDER BY row_id LIMIT {cap // 2}").to_arrow_table()
+    rest = con.sql(
+        f"SELECT * FROM batch ANTI JOIN failed_rows USING (row_id) ORDER BY hash(source_file, source_row), row_id LIMIT {cap - bad.num_rows}"
+    ).to_arrow_table()
     return pa.concat_tables([bad, rest])
 
 
-def record(s: Settings, table: str, batch_id: str, batch: pa.Table, failed_row_ids: pa.Table, suite: Any,
+def record(s: Settings, table: str, batch_id: str, con: duckdb.DuckDBPyConnection, suite: Any,
            params: dict[str, Any], rule_counts: dict[str, int]) -> None:
-    """Queue GX's validation of `batch` (or of its sample) and the writing of its result file."""
+    """Queue GX's validation of the relation `batch` in `con` (or of its sample; `failed_rows`
+    names the rows the DuckDB engine failed) and the writing of its result file."""
     cap = s.gx_record_max_rows
-    scope = {"rows_in_batch": batch.num_rows, "cap": cap}
+    n = con.sql("SELECT count(*) FROM batch").fetchall()[0][0]
+    scope = {"rows_in_batch": n, "cap": cap}
     fingerprint = _fingerprint(suite, params, scope)
     out = result_path(s, table, batch_id)
     if _already_recorded(out, fingerprint):
         return
-    rows = sample(batch, failed_row_ids, cap)
+    rows = sample(con, cap)
     meta = {
         "ciw_rules_fingerprint": fingerprint,
-        "ciw_rows_in_batch": batch.num_rows,
+        "ciw_rows_in_batch": n,
         "ciw_rows_validated_by_gx": rows.num_rows,
-        "ciw_sampled": rows.num_rows < batch.num_rows,
+        "ciw_sampled": rows.num_rows < n,
         # what the DuckDB engine found over every row, per rule (what loaded and quarantined rest on)
         "ciw_engine_failures_per_rule": dict(rule_counts),
     }

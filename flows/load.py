@@ -122,29 +122,33 @@ class Build:
         with registered(self.con, _rows=rows):
             self.con.sql(f'{verb} INTO "{table}" ({cols}) SELECT {cols} FROM _rows')
 
-    def merge_observations(self, good: pa.Table) -> MergeCounts:
-        """Upsert validated observations: new keys insert, changed values replace, equal values stay.
+    def merge_observations(self, rows: int) -> MergeCounts:
+        """Upsert the `rows` validated observations exposed as `_incoming`: new keys insert, changed
+        values replace, equal values stay.
 
         Equal rows keep their original batch and retrieval time, so loading the same input twice
         changes nothing; keys absent from the batch stay as they were (nothing loaded is lost).
         """
-        with registered(self.con, _incoming=good):
-            self.con.sql(_sql(self.s, "load/stage_observations.sql"))
-            changed, flagged = self.con.sql(
-                "SELECT count(*), count(*) FILTER (WHERE coalesce(change_share > $share, true)) FROM _changed",
-                params={"share": self.s.revision_review_share},
-            ).fetchall()[0]
-            self.con.sql(_sql(self.s, "load/keep_revised_values.sql"), params={"review_share": self.s.revision_review_share})
-            self.con.sql(_sql(self.s, "load/delete_revised_observations.sql"))
-            written = self.con.execute(_sql(self.s, "load/merge_observations.sql")).fetchall()[0][0]
-            self.con.sql("DROP TABLE _changed")
-        counts = (written - changed, changed, good.num_rows - written, flagged)
+        self.con.sql(_sql(self.s, "load/stage_observations.sql"))
+        changed, flagged = self.con.sql(
+            "SELECT count(*), count(*) FILTER (WHERE coalesce(change_share > $share, true)) FROM _changed",
+            params={"share": self.s.revision_review_share},
+        ).fetchall()[0]
+        self.con.sql(_sql(self.s, "load/keep_revised_values.sql"), params={"review_share": self.s.revision_review_share})
+        self.con.sql(_sql(self.s, "load/delete_revised_observations.sql"))
+        written = self.con.execute(_sql(self.s, "load/merge_observations.sql")).fetchall()[0][0]
+        self.con.sql("DROP TABLE _changed")
+        counts = (written - changed, changed, rows - written, flagged)
         return MergeCounts(*counts)
 
-    def release_quarantined(self, good: pa.Table) -> None:
-        """Mark earlier quarantine rows of these (batch, file, row)s as released in this run."""
-        keys = good.select(["batch_id", "source_file", "source_row", "indicator_id", "country_iso3", "period", "sex", "breakdown"])
-        with registered(self.con, _released=keys):
+    def release_quarantined(self, batch_id: str) -> None:
+        """Mark earlier quarantine rows of the (batch, file, row)s in `_incoming` as released in this
+        run. Only rows quarantined under the same batch id can match, so a new batch costs one count."""
+        held = self.con.sql(
+            "SELECT count(*) FROM quarantine WHERE released_in_run IS NULL AND target_table = 'fact_observation' "
+            "AND (batch_id = $b OR starts_with($b, 'resubmit-'))", params={"b": batch_id},
+        ).fetchall()[0][0]
+        if held:
             self.con.sql(_sql(self.s, "load/release_quarantined.sql"), params={"run_id": self.run_id})
 
     def add_uncatalogued_indicators(self, seen: pa.Table) -> None:

@@ -125,6 +125,9 @@ def load_and_publish(
         except BaseException:
             build.abort()
             raise
+        finally:
+            for v in batches:
+                v.discard()
     quarantined = sum(p["rows_quarantined"] for p in per_source) + sum(ref_quarantined.values())
     summary = RunSummary(
         run_id=run_id, warehouse=str(s.db_path), tables=tables, sources=per_source, quarantined=quarantined,

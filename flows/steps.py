@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import duckdb
 import pyarrow as pa
@@ -25,7 +27,7 @@ from flows.load import Build, MergeCounts, pause_point
 from flows.registry import Source, sources
 from flows.stages import stage
 from flows.sources.http import SourceError
-from flows.validate import BatchRejected, default_params, quarantine_split, suite_for
+from flows.validate import BatchRejected, default_params, evaluate, quarantine_split, suite_for
 
 DERIVED = "derived"  # catalog source_id of indicators computed in SQL from other series (sql/derived/)
 
@@ -57,8 +59,10 @@ class Validated:
     retrieved_at: datetime
     rows_in: int
     rows_null: int
-    good: pa.Table
     quarantine: pa.Table
+    good_rows: pa.Table | None = None  # small batches (reference data, re-submissions): the rows to load
+    batch_db: Path | None = None  # a source batch: its DuckDB file (tables batch, failed_rows)
+    rows_good: int = 0
     seen_indicators: pa.Table | None = None
     source_last_updated: date | None = None
     rejected: str | None = None
@@ -69,6 +73,38 @@ class Validated:
     failed: bool = False  # the input could not be fetched at all
     note: str | None = None  # what the run log should say about a batch that was not rejected
 
+    @property
+    def good(self) -> pa.Table:
+        """The rows to load as Arrow (for tests and small batches; the loader reads them in place)."""
+        if self.batch_db is None:
+            return self.good_rows
+        con = duckdb.connect(str(self.batch_db), read_only=True)
+        try:
+            return conform(con.sql(_GOOD_ROWS).to_arrow_table(), self.target_table)
+        finally:
+            con.close()
+
+    @contextmanager
+    def incoming(self, con: duckdb.DuckDBPyConnection) -> Iterator[int]:
+        """Expose the rows to load as `_incoming` in `con` (the build); yields their number."""
+        if self.batch_db is None:
+            with registered(con, _incoming=self.good_rows):
+                yield self.good_rows.num_rows
+            return
+        cols = ", ".join(f'"{c}"' for c in contract(self.target_table).column_names)
+        con.sql(f"ATTACH '{self.batch_db}' AS _batch (READ_ONLY)")
+        try:
+            con.sql(f"CREATE OR REPLACE TEMP VIEW _incoming AS SELECT {cols} FROM _batch.batch ANTI JOIN _batch.failed_rows USING (row_id)")
+            yield self.rows_good
+        finally:
+            con.sql("DROP VIEW IF EXISTS _incoming")
+            con.sql("DETACH _batch")
+
+    def discard(self) -> None:
+        """Remove the batch's DuckDB file (after the run that loaded it)."""
+        if self.batch_db is not None:
+            _remove_batch_db(self.batch_db)
+
 
 def nothing_to_load(source_id: str, target_table: str, **fields: Any) -> Validated:
     """A batch with no rows to load or quarantine: failed, skipped or rejected whole."""
@@ -76,7 +112,7 @@ def nothing_to_load(source_id: str, target_table: str, **fields: Any) -> Validat
     fields.setdefault("batch_id", "")
     return Validated(
         source_id=source_id, target_table=target_table, rows_in=fields.pop("rows_in", 0), rows_null=fields.pop("rows_null", 0),
-        good=contract(target_table).arrow_schema().empty_table(), quarantine=contract("quarantine").arrow_schema().empty_table(),
+        good_rows=contract(target_table).arrow_schema().empty_table(), quarantine=contract("quarantine").arrow_schema().empty_table(),
         **fields,
     )
 
@@ -229,67 +265,103 @@ def extract_file(path: Path, source: Source) -> Extracted:
 
 # --- validate -------------------------------------------------------------------------------------
 def _validate_table(
-    s: Settings, table: str, batch: pa.Table, params: dict[str, Any], *, source_id: str, file: str, batch_id: str,
+    s: Settings, table: str, params: dict[str, Any], *, source_id: str, file: str, batch_id: str,
     retrieved_at: datetime, con: duckdb.DuckDBPyConnection,
-) -> tuple[pa.Table, pa.Table, dict[str, int]]:
-    """Batch gates, row rules in DuckDB, GX for the record; returns (good, quarantine rows, counts)."""
+) -> tuple[pa.Table, dict[str, int]]:
+    """Batch gates and row rules in DuckDB over the relation `batch` in `con`, GX for the record;
+    returns (quarantine rows, failures per rule) and leaves the failing row ids in `failed_rows`."""
     suite = suite_for(table, source_id)
-    good, failed, counts = quarantine_split(batch, suite, params, source=source_id, file=file, con=con)
+    with stage("validate"):
+        failed, counts = evaluate(con, suite, params, source=source_id, file=file)
     with stage("gx_record"):
-        gx_record.record(s, table, batch_id, batch, failed.select(["row_id"]), suite, params, counts)
+        gx_record.record(s, table, batch_id, con, suite, params, counts)
     key = "concat_ws('|', " + ", ".join(f'CAST(b."{k}" AS VARCHAR)' for k in contract(table).primary_key) + ")"
-    with stage("quarantine"), registered(con, batch=batch, failed=failed):
+    with stage("quarantine"), registered(con, failed=failed):
         quarantine = con.sql(
             (s.sql_dir / "load" / "quarantine_rows.sql").read_text(encoding="utf-8").replace("{record_key}", key),
             params={"batch_id": batch_id, "source_id": source_id, "target_table": table, "retrieved_at": retrieved_at},
         ).to_arrow_table()
-    return good, quarantine, counts
+    return quarantine, counts
+
+
+_GOOD_ROWS = "SELECT * FROM batch ANTI JOIN failed_rows USING (row_id)"
+
+
+def batch_db_path(s: Settings, batch_id: str) -> Path:
+    """Where a batch is staged and validated: a DuckDB file of its own, so a batch of millions of
+    rows is held compressed on disk rather than as Arrow in memory. Removed after the run loads it;
+    files older than a day (runs that died) are removed by the next validation."""
+    s.batches_dir.mkdir(parents=True, exist_ok=True)
+    cutoff = datetime.now().timestamp() - 86400
+    for old in s.batches_dir.glob("*.duckdb*"):
+        try:
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
+        except FileNotFoundError:
+            pass
+    return s.batches_dir / f"{batch_id}-{uuid.uuid4().hex[:8]}.duckdb"
 
 
 def validate_source_batch(
     s: Settings, source: Source, extracted: Extracted, catalog: Catalog, previous: PreviousLoad | None = None
 ) -> Validated:
-    """Parse the source's files, stage them to the fact contract, and split good from bad rows."""
-    gx_record.warm()  # GX imports on its own thread while DuckDB parses
-    con = duckdb.connect()
+    """Parse the source's files, stage them to the fact contract, and split good from bad rows.
+
+    The staged batch is a table in the batch's own DuckDB file; the rules run there, and the loader
+    reads the good rows from it (ATTACH), so no step holds the batch in Python memory past parsing.
+    """
     started = datetime.now(timezone.utc)
     try:
         with stage("parse"):
-            parsed = source.parse(con, list(extracted.files))
+            parsed = source.parse(duckdb.connect(), list(extracted.files))
     except SourceError as exc:  # unreadable input: the whole batch is rejected, nothing loads
         return nothing_to_load(
             source.source_id, source.target_table, batch_id=extracted.batch_id, retrieved_at=extracted.retrieved_at,
             rejected=str(exc), started_at=started,
         )
-    with stage("validate"):
-        con.register("parsed", parsed)
-        con.register("catalog_indicators", catalog.indicators)
-        con.register("retrievals", extracted.retrievals())
-        staged = con.sql(
-            (s.sql_dir / "staging" / "observations.sql").read_text(encoding="utf-8"),
-            params={"source_id": source.source_id, "publisher": source.publisher, "licence": source.licence,
-                    "address": source.address, "batch_id": extracted.batch_id, "retrieved_at": extracted.retrieved_at},
-        ).to_arrow_table()
-        rows_null = con.sql("SELECT count(*) FROM parsed WHERE value IS NULL AND value_text IS NULL").fetchall()[0][0]
-        seen = con.sql("SELECT DISTINCT indicator_id, indicator_name, $sid AS source_id FROM parsed WHERE indicator_id IS NOT NULL", params={"sid": source.source_id}).to_arrow_table()
-        last_updated = con.sql("SELECT max(lastupdated) FROM parsed").fetchall()[0][0]
-    params = {**gate_params(extracted, previous), "known_countries": catalog.country_codes}
-    files = ", ".join(p.name for p in extracted.files[:3]) + (" ..." if len(extracted.files) > 3 else "")
-    base = dict(
-        batch_id=extracted.batch_id, retrieved_at=extracted.retrieved_at, rows_in=parsed.num_rows, rows_null=rows_null,
-        seen_indicators=seen, source_last_updated=last_updated, started_at=started,
-    )
+    path = batch_db_path(s, extracted.batch_id)
+    con = duckdb.connect(str(path))
     try:
-        good, quarantine, counts = _validate_table(
-            s, source.target_table, staged, params, source_id=source.source_id, file=files,
-            batch_id=extracted.batch_id, retrieved_at=extracted.retrieved_at, con=con,
+        with stage("validate"), registered(con, parsed=parsed, catalog_indicators=catalog.indicators, retrievals=extracted.retrievals()):
+            con.sql(
+                "CREATE TABLE batch AS " + (s.sql_dir / "staging" / "observations.sql").read_text(encoding="utf-8"),
+                params={"source_id": source.source_id, "publisher": source.publisher, "licence": source.licence,
+                        "address": source.address, "batch_id": extracted.batch_id, "retrieved_at": extracted.retrieved_at},
+            )
+            rows_null, last_updated = con.sql("SELECT count(*) FILTER (WHERE value IS NULL AND value_text IS NULL), max(lastupdated) FROM parsed").fetchall()[0]
+            seen = con.sql("SELECT DISTINCT indicator_id, indicator_name, $sid AS source_id FROM parsed WHERE indicator_id IS NOT NULL", params={"sid": source.source_id}).to_arrow_table()
+        rows_in = parsed.num_rows
+        del parsed  # the batch lives in its DuckDB file from here on
+        params = {**gate_params(extracted, previous), "known_countries": catalog.country_codes}
+        files = ", ".join(p.name for p in extracted.files[:3]) + (" ..." if len(extracted.files) > 3 else "")
+        base = dict(
+            batch_id=extracted.batch_id, retrieved_at=extracted.retrieved_at, rows_in=rows_in, rows_null=rows_null,
+            seen_indicators=seen, source_last_updated=last_updated, started_at=started,
         )
-    except BatchRejected as exc:
-        return nothing_to_load(source.source_id, source.target_table, **base, rejected=str(exc))
+        try:
+            quarantine, counts = _validate_table(
+                s, source.target_table, params, source_id=source.source_id, file=files,
+                batch_id=extracted.batch_id, retrieved_at=extracted.retrieved_at, con=con,
+            )
+        except BatchRejected as exc:
+            con.close()
+            _remove_batch_db(path)
+            return nothing_to_load(source.source_id, source.target_table, **base, rejected=str(exc))
+        rows_good = con.sql(f"SELECT count(*) FROM ({_GOOD_ROWS})").fetchall()[0][0]
+        con.close()
+    except BaseException:
+        con.close()
+        _remove_batch_db(path)
+        raise
     return Validated(
         source_id=source.source_id, target_table=source.target_table, **base,
-        good=conform(good, source.target_table), quarantine=quarantine, rule_counts=counts,
+        quarantine=quarantine, rule_counts=counts, batch_db=path, rows_good=rows_good,
     )
+
+
+def _remove_batch_db(path: Path) -> None:
+    for p in (path, Path(str(path) + ".wal")):
+        p.unlink(missing_ok=True)
 
 
 # --- reference data: catalog and commitments ------------------------------------------------------
@@ -318,10 +390,12 @@ def load_reference(s: Settings, build: Build, catalog: Catalog, commitments: pa.
         """Validate one reference table from `origin` (a file or a folder); quarantine its bad rows."""
         inputs = [origin] if origin.is_file() else sorted(origin.glob("*"))
         file = str(origin.relative_to(s.data_dir.parent))  # data/catalog/..., wherever data/ lives
-        good, bad, _ = _validate_table(
-            s, table, _with_row_ids(rows, file, source_rows), params, source_id=source_id, file=file,
-            batch_id=batch_id_for(source_id, inputs), retrieved_at=max(map(_file_time, inputs)), con=con,
-        )
+        with registered(con, batch=_with_row_ids(rows, file, source_rows)):
+            bad, _ = _validate_table(
+                s, table, params, source_id=source_id, file=file,
+                batch_id=batch_id_for(source_id, inputs), retrieved_at=max(map(_file_time, inputs)), con=con,
+            )
+            good = con.sql(_GOOD_ROWS).to_arrow_table()
         if bad.num_rows:
             build.insert("quarantine", bad, ignore_existing=True)
         quarantined[table] = bad.num_rows
@@ -394,7 +468,7 @@ def validate_resubmission(s: Settings, build: Build, source_id: str, rule: str |
     params = {**default_params(), "known_countries": catalog.country_codes}
     good, _, held.rule_counts = quarantine_split(staged, suite_for("fact_observation", source_id), params, source=source_id, file="quarantine")
     # rows still failing are already in quarantine under their original batch, file and row
-    held.good = conform(good, "fact_observation")
+    held.good_rows = conform(good, "fact_observation")
     return held
 
 
@@ -402,8 +476,9 @@ def validate_resubmission(s: Settings, build: Build, source_id: str, rule: str |
 def load_batch(build: Build, v: Validated) -> MergeCounts:
     if v.rejected or v.skipped:
         return MergeCounts(0, 0, 0)
-    counts = build.merge_observations(v.good)
-    build.release_quarantined(v.good)
+    with stage("load"), v.incoming(build.con) as rows:
+        counts = build.merge_observations(rows)
+        build.release_quarantined(v.batch_id)
     if v.seen_indicators is not None:
         build.add_uncatalogued_indicators(v.seen_indicators)
     if v.quarantine.num_rows:

@@ -25,10 +25,11 @@ from flows.stages import stage
 
 _PARAM = re.compile(r"\$([A-Za-z_]+)")
 # What quarantine_split returns per failing row and rule (before the loader adds file and batch).
-_NO_FAILURES = pa.schema([
+_FAILURES = pa.schema([
     ("row_id", pa.int64()), ("rule_id", pa.string()), ("expectation_type", pa.string()), ("column_name", pa.string()),
-    ("bad_value", pa.string()), ("reason", pa.string()), ("record", pa.string()),
+    ("bad_value", pa.string()), ("reason", pa.string()),
 ])
+_NO_FAILURES = _FAILURES.append(pa.field("record", pa.string()))
 
 
 class BatchRejected(Exception):
@@ -203,33 +204,46 @@ def _check_batch_rules(suite: Suite, con: duckdb.DuckDBPyConnection, params: dic
             raise ValueError(f"suite {suite.path.name}: unsupported batch rule {rule.type}")
 
 
-def quarantine_split(
-    batch: pa.Table, suite: Suite, params: dict[str, Any], *, source: str, file: str, con: duckdb.DuckDBPyConnection | None = None
-) -> tuple[pa.Table, pa.Table, dict[str, int]]:
-    """Evaluate the suite's rules over the whole batch in DuckDB.
+def evaluate(con: duckdb.DuckDBPyConnection, suite: Suite, params: dict[str, Any], *, source: str, file: str) -> tuple[pa.Table, dict[str, int]]:
+    """Evaluate the suite's rules over the relation `batch` in `con`, where it lives (an Arrow table
+    registered, or a table in a batch database on disk: nothing is copied to Python).
 
-    Returns (good rows, one row per failing row and rule, failures per rule). The batch must carry a
-    unique `row_id` column. Raises BatchRejected when a batch-scope rule fails.
+    Returns one row per failing row and rule (with the row as JSON) and the failures per rule, and
+    leaves the failing row ids in the table `failed_rows` of `con`. The batch must carry a unique
+    `row_id`. Raises BatchRejected when a batch-scope rule fails.
     """
-    con = con or duckdb.connect()
-    with stage("validate"), registered(con, batch=batch):
-        _check_batch_rules(suite, con, params, source, file)
-        parts: list[pa.Table] = []
-        counts: dict[str, int] = {}
-        for rule in (r for r in suite.rules if r.scope == "row"):
-            sql, bound = _row_rule_sql(rule, params)
-            failed = con.sql(sql, params=bound).to_arrow_table()
-            counts[rule.rule_id] = failed.num_rows
-            if failed.num_rows:
-                parts.append(failed)
+    _check_batch_rules(suite, con, params, source, file)
+    parts: list[pa.Table] = []
+    counts: dict[str, int] = {}
+    for rule in (r for r in suite.rules if r.scope == "row"):
+        sql, bound = _row_rule_sql(rule, params)
+        failed = con.sql(sql, params=bound).to_arrow_table()
+        counts[rule.rule_id] = failed.num_rows
+        if failed.num_rows:
+            parts.append(failed)
+    with registered(con, failed=pa.concat_tables(parts) if parts else _FAILURES.empty_table()):
+        con.sql("CREATE OR REPLACE TABLE failed_rows AS SELECT DISTINCT row_id FROM failed")
         if not parts:
-            return batch, _NO_FAILURES.empty_table(), counts
-        with stage("quarantine"), registered(con, failed=pa.concat_tables(parts)):
+            return _NO_FAILURES.empty_table(), counts
+        with stage("quarantine"):
             bad = con.sql(
                 "SELECT f.*, to_json(b) AS record FROM failed f JOIN batch b USING (row_id) ORDER BY f.row_id, f.rule_id"
             ).to_arrow_table()
-            good = con.sql("SELECT * FROM batch ANTI JOIN failed USING (row_id)").to_arrow_table()
-        return good, bad, counts
+    return bad, counts
+
+
+def quarantine_split(
+    batch: pa.Table, suite: Suite, params: dict[str, Any], *, source: str, file: str, con: duckdb.DuckDBPyConnection | None = None
+) -> tuple[pa.Table, pa.Table, dict[str, int]]:
+    """`evaluate` on an Arrow batch: returns (good rows, one row per failing row and rule, failures per rule)."""
+    con = con or duckdb.connect()
+    with stage("validate"), registered(con, batch=batch):
+        bad, counts = evaluate(con, suite, params, source=source, file=file)
+        if not bad.num_rows:
+            return batch, bad, counts
+        with stage("quarantine"):
+            good = con.sql("SELECT * FROM batch ANTI JOIN failed_rows USING (row_id)").to_arrow_table()
+    return good, bad, counts
 
 
 def gx_validate(batch: pa.Table, suite: Suite, params: dict[str, Any]) -> dict[str, Any]:

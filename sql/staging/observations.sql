@@ -27,7 +27,7 @@ d AS (
     FROM p
 )
 SELECT
-    row_number() OVER (ORDER BY d.source_file, d.source_row) AS row_id,
+    row_number() OVER () AS row_id,  -- unique within the batch; rows are addressed by file and row
     nullif(trim(d.indicator_id), '') AS indicator_id,
     nullif(upper(trim(d.country_iso3)), '') AS country_iso3,
     d.period_clean AS period,
