@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from flows import commitments as commitments_mod
@@ -319,6 +320,7 @@ def validate_source_batch(
             source.source_id, source.target_table, batch_id=extracted.batch_id, retrieved_at=extracted.retrieved_at,
             rejected=str(exc), started_at=started,
         )
+    parsed = parsed.append_column("row_id", pa.array(np.arange(1, parsed.num_rows + 1, dtype=np.int64)))
     path = batch_db_path(s, extracted.batch_id)
     con = duckdb.connect(str(path))
     try:

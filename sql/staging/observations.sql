@@ -27,7 +27,7 @@ d AS (
     FROM p
 )
 SELECT
-    row_number() OVER () AS row_id,  -- unique within the batch; rows are addressed by file and row
+    d.row_id,  -- numbered by the loader as the parser returned them (a window here serialises the query)
     nullif(trim(d.indicator_id), '') AS indicator_id,
     nullif(upper(trim(d.country_iso3)), '') AS country_iso3,
     d.period_clean AS period,
