@@ -126,6 +126,9 @@ def build_data_docs(s: Settings) -> Path:
     stylesheet, font and image it loads is a local file.
     """
     target = docs_dir(s)
+    stamp = _results_stamp(s)
+    if (target / _STAMP).is_file() and (target / _STAMP).read_text(encoding="utf-8") == stamp and index_path(s).is_file():
+        return index_path(s)  # the same results as the site on disk: rendering them again changes nothing
     work = s.warehouse_dir / ".docs.build"
     old = s.warehouse_dir / ".docs.old"
     s.warehouse_dir.mkdir(parents=True, exist_ok=True)
@@ -142,6 +145,7 @@ def build_data_docs(s: Settings) -> Path:
                     "data docs: removed external references with no local copy (vendor them in data/vendor/datadocs): %s",
                     ", ".join(sorted(set(report.unknown_removed))),
                 )
+            (work / _STAMP).write_text(stamp, encoding="utf-8")
             if target.exists():
                 target.rename(old)
             work.rename(target)
@@ -149,6 +153,13 @@ def build_data_docs(s: Settings) -> Path:
             shutil.rmtree(work, ignore_errors=True)
             shutil.rmtree(old, ignore_errors=True)
     return index_path(s)
+
+
+_STAMP = ".results.json"  # which result files the site was rendered from
+
+
+def _results_stamp(s: Settings) -> str:
+    return json.dumps({t: [p.name, p.stat().st_mtime_ns, p.stat().st_size] for t, p in latest_results(s).items()}, sort_keys=True)
 
 
 def index_path(s: Settings) -> Path:
