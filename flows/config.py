@@ -79,10 +79,6 @@ class Settings:
         return self.warehouse_dir / "raw"
 
     @property
-    def batches_dir(self) -> Path:
-        return self.warehouse_dir / ".batches"
-
-    @property
     def work_dir(self) -> Path:
         return self.warehouse_dir / ".work"
 

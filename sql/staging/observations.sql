@@ -3,6 +3,9 @@
 -- range from the catalog). One query for every source: a parser only maps its layout; the defaults
 -- for what a layout lacks are decided here, once.
 -- Periods listed without a value are not observations: they are counted in run_log.rows_null.
+-- Defined as a view over the parser's Arrow output (batch constants come from session variables,
+-- which a view can read and a prepared parameter cannot): the rules scan it where it lies and the
+-- loader writes it once, into fact_observation.
 WITH p AS (
     SELECT
         *,
@@ -46,13 +49,13 @@ SELECT
     nullif(trim(d.unit), '') AS unit,
     d.qualifier,
     d.note,
-    CAST($source_id AS VARCHAR) AS source_id,
-    CAST($publisher AS VARCHAR) AS publisher,
-    CAST($licence AS VARCHAR) AS licence,
-    coalesce(nullif(d.source_url, ''), CAST($address AS VARCHAR)) AS source_url,
+    CAST(getvariable('ciw_source_id') AS VARCHAR) AS source_id,
+    CAST(getvariable('ciw_publisher') AS VARCHAR) AS publisher,
+    CAST(getvariable('ciw_licence') AS VARCHAR) AS licence,
+    coalesce(nullif(d.source_url, ''), CAST(getvariable('ciw_address') AS VARCHAR)) AS source_url,
     d.citation,
-    CAST($batch_id AS VARCHAR) AS batch_id,
-    coalesce(r.retrieved_at, CAST($retrieved_at AS TIMESTAMP)) AS retrieved_at,
+    CAST(getvariable('ciw_batch_id') AS VARCHAR) AS batch_id,
+    coalesce(r.retrieved_at, CAST(getvariable('ciw_retrieved_at') AS TIMESTAMP)) AS retrieved_at,
     d.lastupdated AS source_updated,
     d.source_file,
     d.source_row,
