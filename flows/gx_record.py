@@ -107,6 +107,12 @@ def _write(out: Path, result: dict[str, Any]) -> None:
 
 
 def wait() -> None:
-    """Block until every queued record is written; re-raise the first failure."""
+    """Block until every queued record is written; then re-raise the first failure, if any."""
+    first: BaseException | None = None
     while _pending:
-        _pending.pop(0).result()
+        try:
+            _pending.pop(0).result()
+        except Exception as exc:  # noqa: BLE001 - every record is awaited before one failure is raised
+            first = first or exc
+    if first is not None:
+        raise first

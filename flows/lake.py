@@ -49,8 +49,11 @@ def write_version(con: duckdb.DuckDBPyConnection, lake_dir: Path, run_id: str, c
     files: dict[str, list[dict]] = {}
     for c in contracts:
         target = version_dir / c.name
-        order = ", ".join(f'"{k}"' for k in c.primary_key)
-        query = f'SELECT * FROM "{c.name}" ORDER BY {order}'
+        # Small tables are written in key order; a table without a key index (fact_observation) in
+        # load order, which is the sources' own order (series by series): sorting 10M rows on the
+        # five-column key cost 3.5 s and most of the publish's memory.
+        order = " ORDER BY " + ", ".join(f'"{k}"' for k in c.primary_key) if c.key_index else ""
+        query = f'SELECT * FROM "{c.name}"{order}'
         if c.partition_by:
             parts = ", ".join(f'"{p}"' for p in c.partition_by)
             options = f"PARTITION_BY ({parts}), WRITE_PARTITION_COLUMNS true, "

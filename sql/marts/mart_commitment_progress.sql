@@ -13,6 +13,7 @@ WITH annual AS (
     WHERE period_type IN ('year', 'us_fiscal_year')
       AND sex = 'total' AND breakdown = 'total'
       AND (qualifier IS NULL OR qualifier = 'rounded')
+      AND indicator_id IN (SELECT indicator_id FROM bridge_commitment_indicator)  -- linked series only
 ),
 links AS (
     SELECT b.commitment_id, b.indicator_id, b.relation, b.base_year, b.rationale,

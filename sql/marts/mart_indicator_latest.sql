@@ -8,18 +8,27 @@ WITH annual AS (
       AND (qualifier IS NULL OR qualifier = 'rounded')
 ),
 latest AS (
-    SELECT indicator_id, country_iso3, max(year) AS latest_year FROM annual GROUP BY ALL
+    -- one aggregate pass for the newest year and its row, then one join for the two earlier values
+    -- (three self-joins of every annual row cost 3.8 s at 10M observations)
+    SELECT indicator_id, country_iso3, max(year) AS latest_year,
+           arg_max(struct_pack(period, value, source_id, publisher, source_url, retrieved_at), year) AS r
+    FROM annual GROUP BY ALL
+),
+earlier AS (
+    SELECT a.indicator_id, a.country_iso3,
+           any_value(a.value) FILTER (WHERE a.year = l.latest_year - 1) AS value_year_before,
+           any_value(a.value) FILTER (WHERE a.year = l.latest_year - 5) AS value_five_years_before
+    FROM annual a JOIN latest l USING (indicator_id, country_iso3)
+    WHERE a.year IN (l.latest_year - 1, l.latest_year - 5)
+    GROUP BY ALL
 )
 SELECT
-    a.indicator_id, i.name AS indicator_name, i.unit, i.direction, i.theme,
-    a.country_iso3, k.country_name, k.group_name,
-    a.period AS latest_period, a.year AS latest_year, a.value AS latest_value,
-    p1.value AS value_year_before, p5.value AS value_five_years_before,
-    a.source_id, a.publisher, a.source_url, a.retrieved_at
+    l.indicator_id, i.name AS indicator_name, i.unit, i.direction, i.theme,
+    l.country_iso3, k.country_name, k.group_name,
+    l.r.period AS latest_period, l.latest_year, l.r.value AS latest_value,
+    e.value_year_before, e.value_five_years_before,
+    l.r.source_id, l.r.publisher, l.r.source_url, l.r.retrieved_at
 FROM latest l
-JOIN annual a USING (indicator_id, country_iso3)
 JOIN dim_indicator i USING (indicator_id)
 JOIN dim_country k USING (country_iso3)
-LEFT JOIN annual p1 ON p1.indicator_id = a.indicator_id AND p1.country_iso3 = a.country_iso3 AND p1.year = a.year - 1
-LEFT JOIN annual p5 ON p5.indicator_id = a.indicator_id AND p5.country_iso3 = a.country_iso3 AND p5.year = a.year - 5
-WHERE a.year = l.latest_year;
+LEFT JOIN earlier e USING (indicator_id, country_iso3);
