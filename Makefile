@@ -11,7 +11,7 @@ VENV := .venv
 export UV_COMPILE_BYTECODE := 1
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test install status clean-warehouse snapshot
+.PHONY: run test install status clean-warehouse snapshot bench bench-dlt-env
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -38,3 +38,14 @@ snapshot: install
 
 clean-warehouse:
 	find warehouse -mindepth 1 -not -name README.md -not -name .gitignore -exec rm -rf {} +
+
+# Performance at WDI scale against a DuckDB floor (bench/scale.py; about 25 min for all sizes).
+BENCH_SIZES ?= 100k,1M,10M
+BENCH_FORMATS ?= json,csv
+bench: install
+	$(VENV)/bin/python bench/scale.py --sizes $(BENCH_SIZES) --formats $(BENCH_FORMATS)
+
+# dlt as a second baseline, in its own environment (not a dependency of ciw).
+bench-dlt-env: | $(UV)
+	$(UV) venv -q $(TOOLS)/dlt-venv --python 3.11
+	$(UV) pip install -q --python $(TOOLS)/dlt-venv/bin/python "dlt[duckdb]==1.31.0" duckdb==2.0.0 pyarrow==26.0.1 httpx pyyaml "numpy>=2,<3"

@@ -119,15 +119,18 @@ def worker_floor(inputs: Path, work: Path, fmt: str) -> None:
                       WHERE json_type(json) = 'ARRAY')
             """, params={"files": files})
         else:
+            # the layout given, not sniffed: the best DuckDB alone can do with these files
+            header = next(csv.reader([Path(files[0]).read_text(encoding="utf-8-sig").splitlines()[4]]))
+            columns = {name or "_trailing": "VARCHAR" for name in header}
             con.sql("""
                 CREATE TABLE observations AS
                 SELECT "Indicator Code" AS indicator_id, "Indicator Name" AS indicator_name, "Country Code" AS country_iso3,
                        "Country Name" AS country_name, period, TRY_CAST(value AS DOUBLE) AS value, filename AS source_file
-                FROM (UNPIVOT (SELECT * FROM read_csv($files, skip = 4, header = true, all_varchar = true, filename = true,
-                                                      null_padding = true))
+                FROM (UNPIVOT (SELECT * EXCLUDE (_trailing) FROM read_csv($files, skip = 5, header = false, columns = $columns,
+                                                      auto_detect = false, delim = ',', quote = '"', filename = true))
                       ON COLUMNS('^[0-9]{4}$') INTO NAME period VALUE value)
                 WHERE value <> ''
-            """, params={"files": files})
+            """, params={"files": files, "columns": columns})
         con.sql("CHECKPOINT")
     with rec.stage("write_parquet"):
         con.sql(f"COPY observations TO '{work / 'floor.parquet'}' (FORMAT parquet, COMPRESSION zstd)")
@@ -222,10 +225,19 @@ def worker_dlt(inputs: Path, work: Path, mode: str) -> None:
     _result({"rows": table.num_rows, **rec.close()})
 
 
+def find_dlt(given: str | None) -> str | None:
+    """A Python that can import dlt: dlt is a baseline, not a dependency of ciw, so it may live in
+    its own environment (same duckdb and pyarrow versions as ciw's)."""
+    for py in [given] if given else [sys.executable, str(ROOT / ".tools" / "dlt-venv" / "bin" / "python")]:
+        if py and Path(py).exists() and subprocess.run([py, "-c", "import dlt"], capture_output=True).returncode == 0:
+            return py
+    return None
+
+
 # --- the orchestrator -----------------------------------------------------------------------------
-def run_worker(args: list[str], env: dict[str, str]) -> dict:
+def run_worker(args: list[str], env: dict[str, str], python: str | None = None) -> dict:
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(Path(__file__)), "worker", *args], env=env, capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run([python or sys.executable, str(Path(__file__)), "worker", *args], env=env, capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - t
     line = next((ln for ln in proc.stdout.splitlines()[::-1] if ln.startswith("RESULT ")), None)
     if proc.returncode != 0 or line is None:
@@ -271,7 +283,7 @@ def one_case(size_label: str, fmt: str, args: argparse.Namespace, prefect_env: d
         if args.dlt:
             for mode in ("replace", "merge"):
                 print(f"[{size_label} {fmt}] dlt {mode} ...", flush=True)
-                case[f"dlt_{mode}"] = run_worker(["dlt", str(inputs), str(work), mode], env)
+                case[f"dlt_{mode}"] = run_worker(["dlt", str(inputs), str(work), mode], env, python=args.dlt)
         check(case)
         return case
     finally:
@@ -372,13 +384,10 @@ def main() -> None:
     ap.add_argument("--work-dir", type=Path, default=None)
     ap.add_argument("--keep", action="store_true", help="keep each case's warehouse")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    ap.add_argument("--dlt-python", default=None,
+                    help="a Python with dlt[duckdb] installed (default: this one, else .tools/dlt-venv from `make bench-dlt-env`)")
     args = ap.parse_args()
-    try:
-        import dlt  # noqa: F401
-
-        args.dlt = True
-    except ImportError:
-        args.dlt = False
+    args.dlt = find_dlt(args.dlt_python)
     args.inputs_dir.mkdir(parents=True, exist_ok=True)
     prefect_work = Path(tempfile.mkdtemp(prefix="ciw-bench-prefect-"))
     server, prefect_env = start_prefect(prefect_work)
@@ -392,7 +401,7 @@ def main() -> None:
         shutil.rmtree(prefect_work, ignore_errors=True)
     meta = {
         "machine": f"{os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
-                   f"{platform.machine()}, Python {platform.python_version()}" + ("" if args.dlt else "; dlt not installed"),
+                   f"{platform.machine()}, Python {platform.python_version()}" + ("" if args.dlt else "; dlt not installed (make bench-dlt-env)"),
         "prefect_server_s": prefect_env["_startup"], "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     text = report(cases, meta)

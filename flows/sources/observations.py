@@ -25,11 +25,21 @@ def to_parsed(table: pa.Table) -> pa.Table:
     unknown = sorted(set(table.column_names) - set(schema.names))
     if unknown:
         raise ValueError(f"parser returned columns outside schemas/parsed_observation.yaml: {unknown}")
-    cols = [
-        table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
-        for f in schema
-    ]
-    return pa.Table.from_arrays(cols, schema=schema)
+    cols = [_cast(table[f.name], f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type) for f in schema]
+    return pa.Table.from_arrays(cols, names=schema.names)
+
+
+def _cast(col: pa.ChunkedArray, type_: pa.DataType) -> pa.ChunkedArray:
+    """Cast to the contract's type; a dictionary-encoded column of that type stays encoded (a parser
+    encodes what repeats on every row, e.g. the file name, to keep a big batch small)."""
+    if pa.types.is_dictionary(col.type) and col.type.value_type == type_:
+        return col
+    return col.cast(type_)
+
+
+def logical_schema(schema: pa.Schema) -> pa.Schema:
+    """A schema with dictionary-encoded columns shown as their value type (what SQL sees)."""
+    return pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in schema])
 
 
 def empty() -> pa.Table:

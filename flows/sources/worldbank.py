@@ -378,10 +378,10 @@ _ROW_STRUCTURE = json.dumps([{
     "country": {"id": "VARCHAR", "value": "VARCHAR"},
     "countryiso3code": "VARCHAR",
     "date": "VARCHAR",
-    "value": "JSON",  # kept as JSON so a non-numeric value is caught, not silently nulled
+    "value": "VARCHAR",  # the value's own text (a number's digits, or a string): nothing silently nulled
     "unit": "VARCHAR",
     "obs_status": "VARCHAR",
-    "decimal": "JSON",
+    "decimal": "INTEGER",
 }])
 
 _PARSE_SQL = f"""
@@ -406,13 +406,12 @@ SELECT
     r.country.id AS country_wb_id,
     r.country.value AS country_name,
     r.date AS period,
-    CASE WHEN isfinite(try_cast(r.value ->> '$' AS DOUBLE))
-         THEN try_cast(r.value ->> '$' AS DOUBLE) END AS value,
+    CASE WHEN isfinite(try_cast(r.value AS DOUBLE)) THEN try_cast(r.value AS DOUBLE) END AS value,
     -- the value as published, so a non-numeric one can be quarantined with what it said
-    CASE WHEN r.value IS NOT NULL AND json_type(r.value) <> 'NULL' THEN r.value ->> '$' END AS value_text,
+    r.value AS value_text,
     r.unit AS unit,
     r.obs_status AS obs_status,
-    try_cast(r.decimal ->> '$' AS INTEGER) AS decimal,
+    r.decimal AS decimal,
     file_idx::INTEGER AS file_idx,
     source_row::BIGINT AS source_row
 FROM r
@@ -427,6 +426,8 @@ def parse_inputs(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> pa.Table:
     csvs = [p for p in paths if is_bulk_csv(p)]
     parts = [parse_files(con, [p for p in paths if not is_bulk_csv(p)])] if len(csvs) < len(paths) else []
     parts += [parse_bulk_csv(con, p, OUTPUT_SCHEMA) for p in csvs]
+    if len({t.schema for t in parts}) > 1:  # API pages encode per-file columns, the CSV reader does not
+        parts = [t.cast(OUTPUT_SCHEMA) for t in parts]
     return pa.concat_tables(parts) if parts else OUTPUT_SCHEMA.empty_table()
 
 
@@ -455,16 +456,23 @@ def parse_files(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> pa.Table:
         }).to_arrow_table()
     except duckdb.Error as exc:
         raise _locate_unreadable(path_strs, exc) from exc
-    file_idx = raw.column("file_idx")
+    file_idx = raw.column("file_idx").combine_chunks()
 
-    def per_file(values: list, type_: pa.DataType) -> pa.ChunkedArray:
-        return pc.take(pa.array(values, type_), file_idx)
+    def per_file(values: list, type_: pa.DataType) -> pa.Array:
+        # one entry per file, indexed by each row's file: no per-row copy of the text
+        return pa.DictionaryArray.from_arrays(file_idx, pa.array(values, type_))
 
     columns = {name: raw.column(name) for name in raw.column_names}
     columns["source_database"] = per_file([m.sourceid for _, m in data], pa.string())
     columns["lastupdated"] = per_file([m.lastupdated for _, m in data], pa.date32())
     columns["source_file"] = per_file([p.name for p, _ in data], pa.string())
-    return pa.table([columns[f.name].cast(f.type) for f in OUTPUT_SCHEMA], schema=OUTPUT_SCHEMA)
+    return pa.table([_cast_keeping_dictionary(columns[f.name], f.type) for f in OUTPUT_SCHEMA], names=OUTPUT_SCHEMA.names)
+
+
+def _cast_keeping_dictionary(col: pa.Array | pa.ChunkedArray, type_: pa.DataType) -> pa.Array | pa.ChunkedArray:
+    if pa.types.is_dictionary(col.type) and col.type.value_type == type_:
+        return col
+    return col.cast(type_)
 
 
 def _locate_unreadable(path_strs: list[str], exc: duckdb.Error) -> SourceError:
