@@ -122,6 +122,7 @@ def load_and_publish(
             tables = build.finish()
         except BaseException:
             build.abort()
+            gx_record.discard()
             raise
         finally:
             for v in batches:
@@ -165,8 +166,8 @@ load_and_publish_task = task(name="load-and-publish")(load_and_publish)
 
 
 def _wait_for_gx_records() -> bool:
-    """GX's results are the record, not the gate (the DuckDB engine decided what loaded), so they
-    are awaited after the publish, and a GX failure is reported like a Data Docs failure."""
+    """GX's results are the record, not the gate (the DuckDB engine decided what loaded), so GX runs
+    after the publish, and a GX failure is reported like a Data Docs failure."""
     try:
         gx_record.wait()
         return True

@@ -123,8 +123,13 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _row_rule_sql(rule: Rule, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """One SELECT producing the failing rows of one rule, with bound parameters."""
+def _is_uniqueness(rule: Rule) -> bool:
+    return "duplicates" in _templates()[rule.type]
+
+
+def _row_rule_sql(rule: Rule, params: dict[str, Any], source: str = "batch") -> tuple[str, dict[str, Any], str]:
+    """One SELECT producing the failing rows of one rule from `source` (a uniqueness rule always
+    reads all of `batch`), its bound parameters, and the rule's violation predicate alone."""
     t = _templates()[rule.type]
     kw = {k: _resolve(v, params) for k, v in rule.kwargs.items()}
     names: dict[str, str] = {}
@@ -137,7 +142,7 @@ def _row_rule_sql(rule: Rule, params: dict[str, Any]) -> tuple[str, dict[str, An
     names["report"] = _ident(rule.meta["column"]) if rule.meta.get("column") else names["column"]
     names["report_name"] = (rule.meta.get("column") or kw.get("column") or kw.get("column_A") or "").replace("'", "''")
     names["column_name"] = (kw.get("column") or kw.get("column_A") or rule.column or "").replace("'", "''")
-    from_clause = "batch"
+    from_clause = source
     if "duplicates" in t:  # uniqueness: find the duplicated keys first (one hash aggregate), then their rows
         cols = kw.get("column_list") or [kw["column"]]
         compare = rule.meta.get("compare_columns") or list(cols)
@@ -166,7 +171,7 @@ def _row_rule_sql(rule: Rule, params: dict[str, Any]) -> tuple[str, dict[str, An
     bound = {"rule_id": rule.rule_id, "rule_type": rule.type, "column_label": rule.column, "reason": rule.meta.get("reason", rule.rule_id)}
     for name in set(_PARAM.findall(" ".join((violation, detail, bad_value)))):
         bound[name] = kw.get(name, False if name == "or_equal" else None)
-    return sql, bound
+    return sql, bound, violation
 
 
 def _check_batch_rules(suite: Suite, con: duckdb.DuckDBPyConnection, params: dict[str, Any], source: str, file: str) -> None:
@@ -213,21 +218,38 @@ def evaluate(con: duckdb.DuckDBPyConnection, suite: Suite, params: dict[str, Any
     `row_id`. Raises BatchRejected when a batch-scope rule fails.
     """
     _check_batch_rules(suite, con, params, source, file)
+    rules = [r for r in suite.rules if r.scope == "row"]
+    single = [r for r in rules if not _is_uniqueness(r)]
+    # Rules that look at one row at a time are fused into one scan that keeps the rows failing any of
+    # them (`_suspects`, few); each rule then reports its own failures from those rows alone. Over a
+    # staging view this computes the staged columns once instead of once per rule.
+    predicates, bound_all = [], {}
+    for i, rule in enumerate(single):
+        _, bound, violation = _row_rule_sql(rule, params)
+        predicates.append("(" + _PARAM.sub(lambda m, i=i: f"$r{i}_{m.group(1)}", violation) + ")")
+        bound_all.update({f"r{i}_{k}": v for k, v in bound.items() if f"${k}" in violation})
+    con.sql(f"CREATE OR REPLACE TEMP TABLE _suspects AS SELECT * FROM batch WHERE {' OR '.join(predicates) or 'false'}",
+            params=bound_all)
     parts: list[pa.Table] = []
     counts: dict[str, int] = {}
-    for rule in (r for r in suite.rules if r.scope == "row"):
-        sql, bound = _row_rule_sql(rule, params)
+    for rule in rules:
+        sql, bound, _ = _row_rule_sql(rule, params, source="_suspects")
         failed = con.sql(sql, params=bound).to_arrow_table()
         counts[rule.rule_id] = failed.num_rows
         if failed.num_rows:
             parts.append(failed)
     with registered(con, failed=pa.concat_tables(parts) if parts else _FAILURES.empty_table()):
         con.sql("CREATE OR REPLACE TABLE failed_rows AS SELECT DISTINCT row_id FROM failed")
+        # the failing rows in full (for their records and the quarantine): suspects, plus duplicates
+        con.sql("CREATE OR REPLACE TEMP TABLE failing AS SELECT * FROM _suspects SEMI JOIN failed_rows USING (row_id)")
+        missing = con.sql("SELECT count(*) FROM failed_rows ANTI JOIN failing USING (row_id)").fetchall()[0][0]
+        if missing:
+            con.sql("INSERT INTO failing SELECT * FROM batch SEMI JOIN (SELECT row_id FROM failed_rows ANTI JOIN failing USING (row_id)) USING (row_id)")
         if not parts:
             return _NO_FAILURES.empty_table(), counts
         with stage("quarantine"):
             bad = con.sql(
-                "SELECT f.*, to_json(b) AS record FROM failed f JOIN batch b USING (row_id) ORDER BY f.row_id, f.rule_id"
+                "SELECT f.*, to_json(b) AS record FROM failed f JOIN failing b USING (row_id) ORDER BY f.row_id, f.rule_id"
             ).to_arrow_table()
     return bad, counts
 

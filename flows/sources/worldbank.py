@@ -420,12 +420,12 @@ FROM r
 
 def parse_inputs(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> pa.Table:
     """Parse World Bank inputs of either format: API JSON pages, or bulk-download CSV files."""
-    from flows.sources.worldbank_bulk import is_bulk_csv, parse_bulk_csv
+    from flows.sources.worldbank_bulk import is_bulk_csv, parse_bulk_csvs
 
     paths = [Path(p) for p in paths]
     csvs = [p for p in paths if is_bulk_csv(p)]
     parts = [parse_files(con, [p for p in paths if not is_bulk_csv(p)])] if len(csvs) < len(paths) else []
-    parts += [parse_bulk_csv(con, p, OUTPUT_SCHEMA) for p in csvs]
+    parts += [parse_bulk_csvs(con, csvs, OUTPUT_SCHEMA)] if csvs else []
     if len({t.schema for t in parts}) > 1:  # API pages encode per-file columns, the CSV reader does not
         parts = [t.cast(OUTPUT_SCHEMA) for t in parts]
     return pa.concat_tables(parts) if parts else OUTPUT_SCHEMA.empty_table()

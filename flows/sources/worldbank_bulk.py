@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from flows.sources.http import SourceError
 
@@ -80,74 +81,110 @@ def _head(path: Path) -> tuple[date | None, str, list[str]]:  # -> (last updated
     return last_updated, preamble[0][1] if len(preamble[0]) > 1 else "", header
 
 
-_PARSE_SQL = """
-WITH wide AS (
-    SELECT row_number() OVER () AS data_row, *
-    FROM read_csv($path, skip = {skip} + 1, header = false, columns = $columns, auto_detect = false,
-                  delim = ',', quote = '"', escape = '"', strict_mode = true, null_padding = false,
-                  encoding = 'utf-8')
+# All files that share a header are read in one pass. Lines are split from the text, so every
+# value keeps its line number (DuckDB's CSV reader numbers no lines, and a window to number them
+# serialises the read). A line in the layout's own form (every field quoted, the trailing comma, no
+# escaped quote) is split on '","'; any other line by the quoted-field pattern, which also counts
+# fields for the check against the header. Years are unpivoted newest first, as the API lists them.
+_FIELD = """'("(?:[^"]|"")*"|[^,"]*)(?:,|$)'"""
+_LINES_SQL = f"""
+CREATE OR REPLACE TEMP TABLE _bulk_rows AS
+WITH texts AS (
+    SELECT list_position($paths, filename) AS file_idx, string_split(content, chr(10)) AS lines
+    FROM read_text($paths)
 ),
-long AS (
-    UNPIVOT (SELECT data_row, "Country Name", "Country Code", "Indicator Name", "Indicator Code", {years} FROM wide)
-    ON {years} INTO NAME period VALUE value_text
+lines AS (
+    SELECT file_idx, rtrim(line, chr(13)) AS line, line_no
+    FROM (SELECT file_idx, unnest(lines) AS line, generate_subscripts(lines, 1) AS line_no FROM texts)
+    WHERE line_no > $header_line AND line <> ''
+)
+SELECT file_idx, line_no,
+       CASE WHEN starts_with(line, '"') AND ends_with(line, '",') AND NOT contains(line, '""')
+            THEN list_append(string_split(line[2:length(line) - 2], '","'), '')  -- + the trailing empty field
+            ELSE list_transform(regexp_extract_all(line, {_FIELD}, 1),
+                                lambda f: CASE WHEN starts_with(f, '"') THEN replace(f[2:length(f) - 1], '""', '"') ELSE f END)
+       END AS fields
+FROM lines
+"""
+
+_BAD_LINE_SQL = """
+SELECT file_idx, line_no, len(fields) FROM _bulk_rows WHERE len(fields) <> $expected ORDER BY file_idx, line_no LIMIT 1
+"""
+
+_PARSE_SQL = """
+WITH cells AS (
+    SELECT file_idx, line_no, fields,
+           unnest(list_reverse(fields[$first_year:$last_year])) AS value_text,
+           generate_subscripts(fields[$first_year:$last_year], 1) AS i
+    FROM _bulk_rows
 )
 SELECT
-    "Indicator Code" AS indicator_id,
-    "Indicator Name" AS indicator_name,
-    nullif(trim("Country Code"), '') AS country_iso3,
+    fields[$c_code] AS indicator_id,
+    fields[$c_name] AS indicator_name,
+    nullif(trim(fields[$c_country]), '') AS country_iso3,
     CAST(NULL AS VARCHAR) AS country_wb_id,
-    "Country Name" AS country_name,
-    period,
+    fields[$c_country_name] AS country_name,
+    list_reverse($years)[i] AS period,
     CASE WHEN isfinite(TRY_CAST(trim(value_text) AS DOUBLE)) THEN TRY_CAST(trim(value_text) AS DOUBLE) END AS value,
     nullif(trim(value_text), '') AS value_text,
     '' AS unit,
     '' AS obs_status,
     CAST(NULL AS INTEGER) AS decimal,
-    CAST($database AS VARCHAR) AS source_database,
-    CAST($last_updated AS DATE) AS lastupdated,
-    CAST($file AS VARCHAR) AS source_file,
-    CAST(data_row + {skip} + 1 AS BIGINT) AS source_row   -- the line number in the file
-FROM long
-ORDER BY data_row, period DESC
+    CAST(file_idx AS INTEGER) AS file_idx,
+    CAST(line_no AS BIGINT) AS source_row   -- the line number in the file
+FROM cells
+WHERE nullif(trim(value_text), '') IS NOT NULL  -- an empty cell is no value, not an observation
 """
 
 
-# Every line ends with a delimiter, so DuckDB's strict mode lets one extra field slide into the
-# trailing empty column (moving every later cell one year): count each line's fields instead.
-_FIELD_COUNT_SQL = """
-SELECT line, fields FROM (
-    SELECT CAST(row_number() OVER () + $skip AS BIGINT) AS line,
-           len(regexp_extract_all(text, '("(?:[^"]|"")*"|[^,"]*)(?:,|$)')) AS fields
-    FROM read_csv($path, skip = $skip, header = false, columns = {'text': 'VARCHAR'}, auto_detect = false,
-                  delim = '\x1f', quote = '', escape = '', strict_mode = false, encoding = 'utf-8')
-) WHERE fields <> $expected ORDER BY line LIMIT 1
-"""
+def _read_error(exc: duckdb.Error, paths: list[Path]) -> SourceError:
+    rule = "encoding" if any(w in str(exc).lower() for w in ("unicode", "utf-8", "utf8")) else "malformed_csv"
+    named = next((p for p in paths if str(p) in str(exc)), paths[0] if len(paths) == 1 else None)
+    return SourceError(f"DuckDB could not read the file: {str(exc).splitlines()[0]}", source=SOURCE_ID, rule=rule,
+                       file=str(named) if named else None)
 
 
-def _check_field_counts(con: duckdb.DuckDBPyConnection, path: Path, expected: int) -> None:
-    (bad, *_) = con.sql(_FIELD_COUNT_SQL, params={"path": str(path), "skip": PREAMBLE_LINES, "expected": expected}).fetchall() or [None]
-    if bad:
-        raise SourceError(f"line {bad[0]} has {bad[1]} fields, the header line has {expected}", source=SOURCE_ID,
-                          rule="malformed_csv", file=str(path), row=bad[0])
+def parse_bulk_csvs(con: duckdb.DuckDBPyConnection, paths: list[Path], schema: pa.Schema) -> pa.Table:
+    """Bulk CSV files -> long rows in the API parser's schema (`source_row` = line number). Files
+    are checked one by one from their head (preamble, header, completeness); their rows are read
+    in one query per header layout."""
+    heads = {p: _head(p) for p in paths}
+    parts = []
+    for header in dict.fromkeys(tuple(h[2]) for h in heads.values()):
+        group = [p for p in paths if tuple(heads[p][2]) == header]
+        parts.append(_parse_group(con, group, list(header), heads, schema))
+    return pa.concat_tables(parts) if parts else schema.empty_table()
 
 
-def parse_bulk_csv(con: duckdb.DuckDBPyConnection, path: Path, schema: pa.Schema) -> pa.Table:
-    """One bulk CSV file -> long rows in the API parser's schema (`source_row` = line number)."""
-    last_updated, database, header = _head(path)
-    years = [c for c in header if _YEAR.match(c)]
-    cols = ", ".join(f'"{y}"' for y in years)
-    sql = _PARSE_SQL.format(skip=PREAMBLE_LINES, years=cols)
-    # the header's trailing comma names an empty last column
-    columns = {name or f"_empty_{i}": "VARCHAR" for i, name in enumerate(header)}
+def _parse_group(con: duckdb.DuckDBPyConnection, paths: list[Path], header: list[str],
+                 heads: dict[Path, tuple], schema: pa.Schema) -> pa.Table:
+    strs = [str(p) for p in paths]
+    col = {name: i + 1 for i, name in enumerate(header)}  # 1-based field positions
+    year_pos = [i + 1 for i, name in enumerate(header) if _YEAR.match(name)]
     try:
-        _check_field_counts(con, path, len(header))
-        t = con.sql(sql, params={"path": str(path), "columns": columns, "database": database,
-                                 "last_updated": last_updated, "file": path.name}).to_arrow_table()
+        con.sql(_LINES_SQL, params={"paths": strs, "header_line": PREAMBLE_LINES + 1})
+        bad = con.sql(_BAD_LINE_SQL, params={"expected": len(header)}).fetchall()
+        if bad:
+            file_idx, line, fields = bad[0]
+            raise SourceError(f"line {line} has {fields} fields, the header line has {len(header)}", source=SOURCE_ID,
+                              rule="malformed_csv", file=strs[file_idx - 1], row=line)
+        t = con.sql(_PARSE_SQL, params={
+            "first_year": year_pos[0], "last_year": year_pos[-1],
+            "years": [header[i - 1] for i in year_pos], "c_code": col["Indicator Code"], "c_name": col["Indicator Name"],
+            "c_country": col["Country Code"], "c_country_name": col["Country Name"],
+        }).to_arrow_table()
     except duckdb.Error as exc:
-        line = re.search(r"[Ll]ine:? (\d+)", str(exc))
-        rule = "encoding" if "invalid unicode" in str(exc).lower() else "malformed_csv"
-        raise SourceError(
-            f"DuckDB could not read the file: {str(exc).splitlines()[0]}", source=SOURCE_ID, rule=rule,
-            file=str(path), row=int(line.group(1)) if line else None,
-        ) from None
-    return pa.table([t.column(f.name).cast(f.type) for f in schema], schema=schema)
+        raise _read_error(exc, paths) from None
+    finally:
+        con.sql("DROP TABLE IF EXISTS _bulk_rows")
+    file_idx = pc.subtract(t.column("file_idx"), 1).combine_chunks()
+
+    def per_file(values: list, type_: pa.DataType) -> pa.Array:
+        return pa.DictionaryArray.from_arrays(file_idx, pa.array(values, type_))
+
+    cols = {name: t.column(name) for name in t.column_names}
+    cols["source_database"] = per_file([heads[p][1] for p in paths], pa.string())
+    cols["lastupdated"] = per_file([heads[p][0] for p in paths], pa.date32())
+    cols["source_file"] = per_file([p.name for p in paths], pa.string())
+    return pa.table([cols[f.name] if pa.types.is_dictionary(cols[f.name].type) else cols[f.name].cast(f.type) for f in schema],
+                    names=schema.names)

@@ -16,5 +16,5 @@ SELECT
     f.record,
     CAST($retrieved_at AS TIMESTAMP) AS retrieved_at
 FROM failed AS f
-JOIN batch AS b USING (row_id)
+JOIN failing AS b USING (row_id)  -- the failing rows in full, kept by the validator
 ORDER BY b.source_file, b.source_row, f.rule_id
