@@ -14,7 +14,8 @@ never reach the warehouse.
 A known share of rows is bad, split evenly over four faults the suite must catch:
   non_numeric    the value is a string "1,234.5" (API) / a cell 1,234.5 in quotes (CSV)
   out_of_range   the value is 10x the indicator's catalog maximum
-  unknown_country a country code no catalog knows (QZZ)
+  unknown_country a country code no catalog knows (Z.., distinct within a series, so no two of
+                 them share a key and each breaks one rule only)
   duplicate      an extra row repeating an earlier row's key with another value (the extra row
                  and the row it repeats are both quarantined: neither copy is picked)
 The generator writes `expected.json` with the exact numbers the pipeline must report.
@@ -49,7 +50,7 @@ def economies() -> list[tuple[str, str, str]]:
     with open(ROOT / "data" / "catalog" / "countries.csv", newline="", encoding="utf-8") as fh:
         real = [(r["country_iso3"], r["wb_id"] or r["country_iso3"][:2], r["country_name"]) for r in csv.DictReader(fh)]
     taken = {iso for iso, _, _ in real}
-    synthetic = [f"Q{a}{b}" for a, b in product(string.ascii_uppercase, repeat=2) if f"Q{a}{b}" not in taken and f"Q{a}{b}" != "QZZ"]
+    synthetic = [f"Q{a}{b}" for a, b in product(string.ascii_uppercase, repeat=2) if f"Q{a}{b}" not in taken]
     need = ECONOMIES - len(real)
     return real + [(code, f"{code[1:]}", f"Bench economy {code}") for code in synthetic[:need]]
 
@@ -61,7 +62,7 @@ def indicator_ids(n: int) -> list[str]:
 def _observations_sql(rows: int, bad_share: float) -> str:
     """One row per observation (plus the duplicate extras), with its fault, page and position."""
     per_ind = ECONOMIES * len(YEARS)
-    step = max(1, round(len(FAULTS) / bad_share)) if bad_share > 0 else 0
+    step = _step(bad_share)
     # every `step`-th row is bad; its fault cycles through FAULTS (exact counts, spread evenly)
     fault = (
         f"CASE WHEN {step} > 0 AND r % {step} = {step // 2} THEN (r // {step}) % {len(FAULTS)} END" if step else "NULL"
@@ -80,6 +81,11 @@ def _observations_sql(rows: int, bad_share: float) -> str:
     SELECT *, row_number() OVER (PARTITION BY ind ORDER BY r, extra) - 1 AS pos
     FROM obs
     """
+
+
+def _step(bad_share: float) -> int:
+    """Every step-th row is bad."""
+    return max(1, round(1 / bad_share)) if bad_share > 0 else 0
 
 
 def _value_sql() -> str:
@@ -111,12 +117,14 @@ def generate(out: Path, rows: int, fmt: str, bad_share: float = 0.01) -> dict:
     con.register("economies", _table(con, ["eco", "iso3", "wb_id", "name"], [(i, *e) for i, e in enumerate(eco)]))
     con.register("indicators", _table(con, ["ind", "code", "name"], [(i, c, f"Bench indicator {i} (index)") for i, c in enumerate(inds)]))
     con.sql(f"CREATE TEMP TABLE obs AS {_observations_sql(rows, bad_share)}")
+    step = _step(bad_share) or 1
     value = _value_sql()
     # the value as the file carries it, the country code as the file carries it
     con.sql(f"""
         CREATE TEMP VIEW cells AS
         SELECT o.*, i.code, i.name AS ind_name, e.iso3, e.wb_id, e.name AS eco_name,
-               CASE WHEN fault = 2 THEN 'QZZ' ELSE e.iso3 END AS file_iso3,
+               CASE WHEN fault = 2 THEN 'Z' || chr(CAST(65 + (r // {step} // 4) % 26 AS INTEGER)) || chr(CAST(65 + (r // {step} // 104) % 26 AS INTEGER))
+                    ELSE e.iso3 END AS file_iso3,
                CASE fault WHEN 0 THEN '"1,234.5"' WHEN 1 THEN CAST({VALID_MAX} * 10 + {value} AS VARCHAR)
                           ELSE CAST({value} AS VARCHAR) END AS value_json,
                CASE fault WHEN 0 THEN '"1,234.5"' WHEN 1 THEN CAST({VALID_MAX} * 10 + {value} AS VARCHAR)

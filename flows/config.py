@@ -30,7 +30,7 @@ class Settings:
     # Great Expectations' own result (Data Docs) is computed on at most this many rows of a batch:
     # every row the DuckDB engine failed (up to half of it) plus a fixed sample of the rest. The
     # DuckDB engine checks every row regardless; GX on pandas costs 70 s and 5 GB per 5M rows.
-    gx_record_max_rows: int = int(os.environ.get("CIW_GX_RECORD_MAX_ROWS", "100000"))
+    gx_record_max_rows: int = field(default_factory=lambda: int(os.environ.get("CIW_GX_RECORD_MAX_ROWS", "100000")))
 
     @property
     def data_dir(self) -> Path:

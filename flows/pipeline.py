@@ -119,6 +119,7 @@ def load_and_publish(
                     per_source.append(_source_summary(v, counts))
                     if v.rejected:
                         logger.error(v.rejected)
+                    v.discard()  # the parsed rows are in the build now; the publish needs the memory
             tables = build.finish()
         except BaseException:
             build.abort()

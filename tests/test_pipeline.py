@@ -119,8 +119,18 @@ def test_second_run_on_same_inputs_changes_nothing(prefect_server, ciw_home):
 
     first = nightly()
     digests = _table_digests(ciw_home)
+    published_file = (ciw_home / "ciw.duckdb").stat()
+    version = json.loads((ciw_home / "lake" / "manifest.json").read_text())["version"]
     second = nightly()  # same input bytes and rules: the source is skipped
     assert _table_digests(ciw_home) == digests
+    # nothing changed, so nothing was rebuilt: the same file, the same lake version, the run recorded
+    assert (ciw_home / "ciw.duckdb").stat().st_ino == published_file.st_ino
+    assert (ciw_home / "ciw.duckdb").stat().st_mtime_ns == published_file.st_mtime_ns
+    manifest = json.loads((ciw_home / "lake" / "manifest.json").read_text())
+    assert manifest["version"] == version and second["published"] is False
+    lake_runs = duckdb.sql("SELECT DISTINCT run_id, status FROM read_parquet($f)", params={
+        "f": [str(ciw_home / "lake" / f["path"]) for f in manifest["tables"]["run_log"]]}).fetchall()
+    assert (second["run_id"], "skipped") in lake_runs
     third = nightly(full_refresh=True)  # re-validated and re-merged: still nothing changes
     assert _table_digests(ciw_home) == digests
     loaded = {src["source_id"]: src["rows_loaded"] for src in first["sources"]}

@@ -2,6 +2,7 @@
 every failing row (no cap), and split duplicates the way analysts need."""
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 
 import pyarrow as pa
@@ -143,3 +144,32 @@ def test_every_suite_is_understood_by_the_duckdb_engine():
     for name in names:
         suite = load_suite(name)
         assert all(r.rule_id and r.meta.get("reason") for r in suite.rules), name
+
+
+def test_great_expectations_validates_a_sample_of_a_big_batch_with_every_failing_row(tmp_path, monkeypatch):
+    """Above gx_record_max_rows GX sees the failing rows and a fixed sample of the rest; its result
+    says so and carries the DuckDB engine's counts over the whole batch."""
+    import duckdb
+
+    from flows import gx_record
+    from flows.config import settings
+    from flows.duck import registered
+    from flows.validate import evaluate
+
+    monkeypatch.setenv("CIW_HOME", str(tmp_path))
+    monkeypatch.setenv("CIW_GX_RECORD_MAX_ROWS", "100")  # up to 100 // 50 = 2 failing rows in the sample
+    rows = [{"period": str(1960 + i % 60), "year": 1960 + i % 60, "country_iso3": ["GTM", "HND", "SLV"][i // 60]} for i in range(180)]
+    rows[7]["country_iso3"], rows[100]["value"] = "XKX", -5.0  # two failing rows among 180
+    batch = fact_batch(rows)
+    suite = load_suite("fact_observation")
+    con = duckdb.connect()
+    with registered(con, batch=batch):
+        _, counts = evaluate(con, suite, PARAMS, source="worldbank", file="t")
+        gx_record.record(settings(), "fact_observation", "worldbank-big", con, suite, PARAMS, counts)
+    gx_record.wait()
+    result = json.loads((tmp_path / "validations" / "fact_observation" / "worldbank-big.json").read_text())
+    meta = result["meta"]
+    assert meta["ciw_sampled"] is True and meta["ciw_rows_in_batch"] == 180 and 50 < meta["ciw_rows_validated_by_gx"] <= 100
+    assert meta["ciw_engine_failures_per_rule"]["known_country"] == 1
+    flagged = gx_failed_row_ids(result)
+    assert flagged["known_country"] == {8} and flagged["value_not_below_unit_minimum"] == {101}  # row ids are 1-based
