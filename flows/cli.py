@@ -19,6 +19,7 @@ def _prefect_env() -> None:
     server: the run shows in its UI, and Prefect's temporary server (9-16 s of start-up) is not
     started at all."""
     s = settings()
+    (s.warehouse_dir / ".prefect").mkdir(parents=True, exist_ok=True)  # Prefect creates only the last level
     os.environ.setdefault("PREFECT_HOME", str(s.warehouse_dir / ".prefect"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
