@@ -30,7 +30,7 @@ import json
 import math
 import string
 import time
-from datetime import date, datetime, timezone
+from datetime import date
 from itertools import product
 from pathlib import Path
 

@@ -24,7 +24,6 @@ import duckdb
 import pyarrow as pa
 
 from flows.config import Settings
-from flows.duck import registered
 
 _pending: list[tuple[Path, pa.Table, Any, dict[str, Any], dict[str, Any]]] = []  # validations to run after publish
 
