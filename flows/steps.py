@@ -133,9 +133,9 @@ class StagedBatch:
 
 
 def compact(parsed: pa.Table) -> pa.Table:
-    """The parser's rows with a row id, string columns that repeat dictionary-encoded (a 10M-row
-    World Bank batch: 1.6 GB of Arrow -> about 0.6 GB), and columns a parser left all null dropped
-    to typed nulls the staging view still sees."""
+    """The parser's rows with a row id (numbered here: a window in the staging view would serialise
+    it) and string columns that repeat dictionary-encoded (a 1M-row World Bank batch: 137 MB of
+    Arrow -> 104 MB; its per-file columns come encoded from the parser already)."""
     cols, names = [], []
     for name in parsed.column_names:
         col = parsed.column(name)
