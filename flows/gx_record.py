@@ -9,7 +9,7 @@ GX runs the same suite on the same batch so its verdicts are on file beside it, 
   to the engine's full per-rule counts;
 - the same batch under the same suite and parameters is not validated twice (the catalog on most
   nights);
-- the sample is taken when the batch is validated, and GX runs after the publish (`wait`): it is
+- the sample is taken when the batch is validated, and GX runs after the publish (`write_pending`): it is
   the record, not the gate, and on two cores it would compete with DuckDB for the CPU (the 1M-row
   load ran 1.8x slower beside it).
 """
@@ -64,7 +64,7 @@ def sample(con: duckdb.DuckDBPyConnection, cap: int, n: int) -> pa.Table:
 def record(s: Settings, table: str, batch_id: str, con: duckdb.DuckDBPyConnection, suite: Any,
            params: dict[str, Any], rule_counts: dict[str, int]) -> None:
     """Queue GX's validation of the relation `batch` in `con` (or of its sample; `failed_rows`
-    names the rows the DuckDB engine failed) and the writing of its result file, for `wait`."""
+    names the rows the DuckDB engine failed) and the writing of its result file, for `write_pending`."""
     cap = s.gx_record_max_rows
     n = con.sql("SELECT count(*) FROM batch").fetchall()[0][0]
     scope = {"rows_in_batch": n, "cap": cap}
@@ -106,7 +106,7 @@ def _write(out: Path, result: dict[str, Any]) -> None:
     tmp.replace(out)
 
 
-def wait() -> None:
+def write_pending() -> None:
     """Run GX on every queued batch and write its result; then re-raise the first failure, if any."""
     first: BaseException | None = None
     while _pending:

@@ -242,9 +242,9 @@ def evaluate(con: duckdb.DuckDBPyConnection, suite: Suite, params: dict[str, Any
         con.sql("CREATE OR REPLACE TABLE failed_rows AS SELECT DISTINCT row_id FROM failed")
         # the failing rows in full (for their records and the quarantine): suspects, plus duplicates
         con.sql("CREATE OR REPLACE TEMP TABLE failing AS SELECT * FROM _suspects SEMI JOIN failed_rows USING (row_id)")
-        missing = con.sql("SELECT count(*) FROM failed_rows ANTI JOIN failing USING (row_id)").fetchall()[0][0]
-        if missing:
-            con.sql("INSERT INTO failing SELECT * FROM batch SEMI JOIN (SELECT row_id FROM failed_rows ANTI JOIN failing USING (row_id)) USING (row_id)")
+        con.sql("CREATE OR REPLACE TEMP TABLE _duplicates AS SELECT row_id FROM failed_rows ANTI JOIN failing USING (row_id)")
+        if con.sql("SELECT count(*) FROM _duplicates").fetchall()[0][0]:  # else no second scan of the batch
+            con.sql("INSERT INTO failing SELECT * FROM batch SEMI JOIN _duplicates USING (row_id)")
         if not parts:
             return _NO_FAILURES.empty_table(), counts
         with stage("quarantine"):

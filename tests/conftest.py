@@ -68,10 +68,10 @@ def private_data(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture(autouse=True)
 def _gx_records_written():
-    """GX results are written after the publish (gx_record.wait): a test that validated something
+    """GX results are written after the publish (gx_record.write_pending): a test that validated something
     without publishing writes them at its end, so a failure shows in that test and never leaks into
     the next one."""
     yield
     from flows import gx_record
 
-    gx_record.wait()
+    gx_record.write_pending()
