@@ -20,7 +20,7 @@ from typing import Iterator
 import duckdb
 import pyarrow as pa
 
-from flows import lake
+from flows import lake, staging
 from flows.config import Settings
 from flows.contracts import Contract, contracts
 from flows.duck import registered
@@ -284,6 +284,7 @@ def pause_point(name: str) -> None:
 def _clean_work_dir(s: Settings) -> None:
     """Remove what runs that died left behind (the publish lock is held, so none is live)."""
     lake.prune_versions(s.lake_dir)
+    staging.remove_stale(s)
     for p in s.warehouse_dir.glob(".rollback-*.duckdb"):
         p.unlink(missing_ok=True)
     for p in s.work_dir.iterdir():

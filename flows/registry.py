@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import duckdb
 import pyarrow as pa
@@ -30,6 +30,8 @@ class Source:
     parse: Callable[[duckdb.DuckDBPyConnection, list[Path]], pa.Table]  # -> parsed_observation rows
     fetch_live: Callable[[Settings, Path], list[Path]]  # lands raw files under the given folder
     target_table: str = "fact_observation"
+    # a parser that leaves its rows in DuckDB for the staging query (flows/staging.py); None -> parse
+    parse_rows: Callable[[duckdb.DuckDBPyConnection, list[Path]], Any] | None = None
 
     def snapshot_dir(self, s: Settings) -> Path:
         return s.snapshot_dir / self.snapshot

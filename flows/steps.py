@@ -14,16 +14,15 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import duckdb
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from flows import commitments as commitments_mod
-from flows import gx_record
+from flows import gx_record, staging
 from flows.catalog import Catalog, catalog_files, evidence_path
 from flows.config import Settings
 from flows.contracts import conform, contract
 from flows.duck import registered
+from flows.staging import StagedBatch
 from flows.load import Build, MergeCounts, pause_point
 from flows.registry import Source, sources
 from flows.stages import stage
@@ -62,7 +61,7 @@ class Validated:
     rows_null: int
     quarantine: pa.Table
     good_rows: pa.Table | None = None  # small batches (re-submissions): the rows to load
-    staged: StagedBatch | None = None  # a source batch: the parser's rows, staged by a view when read
+    staged: StagedBatch | None = None  # a source batch: its staging file (flows/staging.py)
     rows_good: int = 0
     seen_indicators: pa.Table | None = None
     source_last_updated: date | None = None
@@ -90,62 +89,18 @@ class Validated:
             with registered(con, _incoming=self.good_rows):
                 yield self.good_rows.num_rows
             return
-        cols = ", ".join(f'"{c}"' for c in contract(self.target_table).column_names)
         with self.staged.exposed(con):
-            con.sql(f"CREATE OR REPLACE TEMP VIEW _incoming AS SELECT {cols} FROM ({_GOOD_ROWS})")
+            con.sql(f"CREATE OR REPLACE TEMP VIEW _incoming AS SELECT {staging.fact_columns()} FROM ({_GOOD_ROWS})")
             try:
                 yield self.rows_good
             finally:
                 con.sql("DROP VIEW IF EXISTS _incoming")
 
     def discard(self) -> None:
-        """Let go of the parsed rows once they are loaded (a big batch holds most of a run's memory)."""
+        """Remove the batch's staging file once it is loaded (or the run gave up)."""
+        if self.staged is not None:
+            self.staged.remove()
         self.staged = None
-
-
-@dataclass
-class StagedBatch:
-    """A parsed batch and what the staging view needs to turn it into fact rows: kept as Arrow (its
-    strings dictionary-encoded), staged and checked by SQL where it lies, written once by the loader."""
-
-    parsed: pa.Table
-    retrievals: pa.Table
-    catalog_indicators: pa.Table
-    constants: dict[str, Any]  # session variables the staging view reads (source, publisher, batch ...)
-    failed_row_ids: pa.Table | None = None  # rows the rules failed (set after validation)
-
-    @contextmanager
-    def exposed(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-        """`batch` (the staged rows) and `failed_rows` in `con`, for the duration of a block."""
-        from flows.config import settings
-
-        for name, value in self.constants.items():
-            con.execute(f"SET VARIABLE ciw_{name} = $v", {"v": value})
-        tables = {"parsed": self.parsed, "retrievals": self.retrievals, "catalog_indicators": self.catalog_indicators}
-        if self.failed_row_ids is not None:
-            tables["failed_rows"] = self.failed_row_ids
-        with registered(con, **tables):
-            con.sql("CREATE OR REPLACE TEMP VIEW batch AS " + (settings().sql_dir / "staging" / "observations.sql").read_text(encoding="utf-8"))
-            try:
-                yield
-            finally:
-                con.sql("DROP VIEW IF EXISTS batch")
-
-
-def compact(parsed: pa.Table) -> pa.Table:
-    """The parser's rows with a row id (numbered here: a window in the staging view would serialise
-    it) and string columns that repeat dictionary-encoded (a 1M-row World Bank batch: 137 MB of
-    Arrow -> 104 MB; its per-file columns come encoded from the parser already)."""
-    cols, names = [], []
-    for name in parsed.column_names:
-        col = parsed.column(name)
-        if pa.types.is_string(col.type) and name not in ("value_text", "note", "citation"):
-            col = pc.dictionary_encode(col)
-        cols.append(col)
-        names.append(name)
-    cols.append(pa.array(np.arange(1, parsed.num_rows + 1, dtype=np.int64)))
-    names.append("row_id")
-    return pa.table(cols, names=names)
 
 
 def nothing_to_load(source_id: str, target_table: str, **fields: Any) -> Validated:
@@ -334,31 +289,34 @@ def validate_source_batch(
 ) -> Validated:
     """Parse the source's files, stage them to the fact contract, and split good from bad rows.
 
-    The staged rows are a view over the parser's Arrow output: the rules scan it where it lies and
-    only failing row ids and quarantine rows are materialised; the loader writes the good rows once.
+    The parsed rows are written once, normalised, into the batch's staging file (flows/staging.py);
+    the rules scan them there and only failing row ids and quarantine rows are materialised; the
+    loader inserts the good rows from the same file.
     """
     started = datetime.now(timezone.utc)
+    constants = {"source_id": source.source_id, "publisher": source.publisher, "licence": source.licence,
+                 "address": source.address, "batch_id": extracted.batch_id}
+    con = duckdb.connect()
     try:
         with stage("parse"):
-            parsed = compact(source.parse(duckdb.connect(), list(extracted.files)))
+            rows = source.parse_rows(con, list(extracted.files)) if source.parse_rows else None
+            if rows is None:
+                rows = staging.from_arrow(con, source.parse(con, list(extracted.files)))
+            staged = staging.stage(
+                s, source.source_id, rows, con, retrievals=extracted.per_file, default_retrieved_at=extracted.retrieved_at,
+                catalog_indicators=catalog.indicators, constants=constants,
+            )
     except SourceError as exc:  # unreadable input: the whole batch is rejected, nothing loads
         return nothing_to_load(
             source.source_id, source.target_table, batch_id=extracted.batch_id, retrieved_at=extracted.retrieved_at,
             rejected=str(exc), started_at=started,
         )
-    staged = StagedBatch(
-        parsed=parsed, retrievals=extracted.retrievals(), catalog_indicators=catalog.indicators,
-        constants={"source_id": source.source_id, "publisher": source.publisher, "licence": source.licence,
-                   "address": source.address, "batch_id": extracted.batch_id, "retrieved_at": extracted.retrieved_at},
-    )
-    con = duckdb.connect()
-    with stage("validate"), registered(con, parsed=parsed):
-        rows_null, last_updated = con.sql("SELECT count(*) FILTER (WHERE value IS NULL AND value_text IS NULL), max(lastupdated) FROM parsed").fetchall()[0]
-        seen = con.sql("SELECT DISTINCT indicator_id, indicator_name, $sid AS source_id FROM parsed WHERE indicator_id IS NOT NULL", params={"sid": source.source_id}).to_arrow_table()
+    with stage("validate"):
+        rows_in, rows_null, last_updated, seen = staging.summary(staged, con)
     params = {**gate_params(extracted, previous), "known_countries": catalog.country_codes}
     files = ", ".join(p.name for p in extracted.files[:3]) + (" ..." if len(extracted.files) > 3 else "")
     base = dict(
-        batch_id=extracted.batch_id, retrieved_at=extracted.retrieved_at, rows_in=parsed.num_rows, rows_null=rows_null,
+        batch_id=extracted.batch_id, retrieved_at=extracted.retrieved_at, rows_in=rows_in, rows_null=rows_null,
         seen_indicators=seen, source_last_updated=last_updated, started_at=started,
     )
     with staged.exposed(con):
@@ -368,12 +326,13 @@ def validate_source_batch(
                 batch_id=extracted.batch_id, retrieved_at=extracted.retrieved_at, con=con,
             )
         except BatchRejected as exc:
+            staged.remove()
             return nothing_to_load(source.source_id, source.target_table, **base, rejected=str(exc))
         staged.failed_row_ids = con.sql("SELECT row_id FROM failed_rows").to_arrow_table()
-        rows_good = con.sql(f"SELECT count(*) FROM ({_GOOD_ROWS})").fetchall()[0][0]
+    con.close()
     return Validated(
-        source_id=source.source_id, target_table=source.target_table, **base,
-        quarantine=quarantine, rule_counts=counts, staged=staged, rows_good=rows_good,
+        source_id=source.source_id, target_table=source.target_table, **base, quarantine=quarantine, rule_counts=counts,
+        staged=staged, rows_good=rows_in - rows_null - staged.failed_row_ids.num_rows,
     )
 
 

@@ -18,7 +18,6 @@ Study on Homicide 2019 annex re-serialized in this layout (tools/snapshot_unodc.
 from __future__ import annotations
 
 import csv
-import re
 import zipfile
 from pathlib import Path
 from urllib.parse import urlsplit

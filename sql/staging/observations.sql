@@ -1,11 +1,9 @@
--- Any source's parsed rows (schemas/parsed_observation.yaml -> `parsed`) shaped into a
--- fact_observation batch, plus the context the suites' row rules need (the indicator's plausible
--- range from the catalog). One query for every source: a parser only maps its layout; the defaults
--- for what a layout lacks are decided here, once.
--- Periods listed without a value are not observations: they are counted in run_log.rows_null.
--- Defined as a view over the parser's Arrow output (batch constants come from session variables,
--- which a view can read and a prepared parameter cannot): the rules scan it where it lies and the
--- loader writes it once, into fact_observation.
+-- Any source's parsed rows (schemas/parsed_observation.yaml, with the file's index in place of its
+-- name -> `parsed`) normalised once into the batch's staging file (stage.staged); the defaults for
+-- what a layout lacks are decided here, for every source. Written once, by one streaming query, so
+-- a 10M-row batch is never held in memory; sql/staging/batch.sql adds the batch's provenance when
+-- the rules or the loader read it.
+-- Periods listed without a value are kept here (run_log counts them as rows_null) and left out by batch.sql.
 WITH p AS (
     SELECT
         *,
@@ -30,8 +28,8 @@ d AS (
     FROM p
 )
 SELECT
-    d.row_id,  -- numbered by the loader as the parser returned them (a window here serialises the query)
     nullif(trim(d.indicator_id), '') AS indicator_id,
+    d.indicator_name,
     nullif(upper(trim(d.country_iso3)), '') AS country_iso3,
     d.period_clean AS period,
     d.period_kind AS period_type,
@@ -49,19 +47,9 @@ SELECT
     nullif(trim(d.unit), '') AS unit,
     d.qualifier,
     d.note,
-    CAST(getvariable('ciw_source_id') AS VARCHAR) AS source_id,
-    CAST(getvariable('ciw_publisher') AS VARCHAR) AS publisher,
-    CAST(getvariable('ciw_licence') AS VARCHAR) AS licence,
-    coalesce(nullif(d.source_url, ''), CAST(getvariable('ciw_address') AS VARCHAR)) AS source_url,
+    nullif(d.source_url, '') AS source_url,
     d.citation,
-    CAST(getvariable('ciw_batch_id') AS VARCHAR) AS batch_id,
-    coalesce(r.retrieved_at, CAST(getvariable('ciw_retrieved_at') AS TIMESTAMP)) AS retrieved_at,
-    d.lastupdated AS source_updated,
-    d.source_file,
-    d.source_row,
-    i.valid_min,
-    i.valid_max
+    d.lastupdated,
+    d.file_idx,
+    d.source_row
 FROM d
-LEFT JOIN catalog_indicators AS i ON i.indicator_id = d.indicator_id
-LEFT JOIN retrievals AS r ON r.source_file = d.source_file
-WHERE d.value IS NOT NULL OR d.value_text IS NOT NULL  -- a non-numeric value is kept, to be quarantined

@@ -1,0 +1,162 @@
+"""A source batch staged once into its own DuckDB file, where the rules and the loader read it.
+
+A parser hands its rows over as a DuckDB relation (read from the landed files by one streaming
+query) or as Arrow; either way they are normalised by sql/staging/observations.sql and written,
+compressed, into warehouse/.stage/<pid>-<source>-<id>.duckdb. The rules then scan a table instead of
+recomputing a view per rule, the loader inserts from it, and a 10M-row batch is never held in
+Python's memory (the Arrow route held about 1 GB per 10M rows from parse to load). The file goes
+when the batch is loaded or dropped; files of processes that died are removed by the next build.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+import weakref
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from flows.config import Settings, settings
+from flows.contracts import contract
+from flows.duck import registered
+
+
+@dataclass
+class ParsedRows:
+    """A parser's rows left in DuckDB: parsed_observation columns, with `file_idx` (the position of
+    the row's file in `files`) in place of `source_file`. The staging query reads the relation once."""
+
+    relation: duckdb.DuckDBPyRelation
+    files: pa.Table  # file_idx (int32), source_file (string), lastupdated (date32, where per file)
+    on_error: Callable[[duckdb.Error], Exception] | None = None  # names the file DuckDB could not read
+
+
+def from_arrow(con: duckdb.DuckDBPyConnection, parsed: pa.Table) -> ParsedRows:
+    """A parser's Arrow rows as ParsedRows: each row's file name becomes an index into `files`."""
+    names = pc.unique(parsed.column("source_file").combine_chunks().cast(pa.string()))
+    idx = pc.index_in(parsed.column("source_file").cast(pa.string()), value_set=names).cast(pa.int32())
+    rows = parsed.drop_columns(["source_file"]).append_column("file_idx", idx)
+    files = pa.table({"file_idx": pa.array(np.arange(len(names), dtype=np.int32)), "source_file": names,
+                      "lastupdated": pa.nulls(len(names), pa.date32())})
+    return ParsedRows(con.from_arrow(rows), files)
+
+
+def stage_dir(s: Settings) -> Path:
+    return s.warehouse_dir / ".stage"
+
+
+def _remove(path: Path) -> None:
+    for p in (path, Path(f"{path}.wal")):
+        p.unlink(missing_ok=True)
+
+
+def remove_stale(s: Settings) -> None:
+    """Staging files of processes that are gone (a run that crashed between validation and load)."""
+    folder = stage_dir(s)
+    if not folder.is_dir():
+        return
+    for p in folder.glob("*.duckdb"):
+        pid = int(p.name.split("-", 1)[0]) if p.name.split("-", 1)[0].isdigit() else 0
+        try:
+            os.kill(pid, 0)
+            alive = pid > 0
+        except OSError:
+            alive = False
+        if not alive:
+            _remove(p)
+
+
+@dataclass
+class StagedBatch:
+    """One batch's staging file and what reading it as fact rows needs (batch constants, failing rows)."""
+
+    path: Path
+    constants: dict[str, Any]  # session variables batch.sql reads (source, publisher, batch id ...)
+    failed_row_ids: pa.Table | None = None  # rows the rules failed (set after validation)
+    _finalizer: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        # a batch dropped without being loaded (a failed run in a long-lived `ciw serve`) takes its file with it
+        self._finalizer = weakref.finalize(self, _remove, self.path)
+
+    @contextmanager
+    def exposed(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        """`batch` (the staged rows as fact rows) and `failed_rows` in `con`, for the duration of a block."""
+        for name, value in self.constants.items():
+            con.execute(f"SET VARIABLE ciw_{name} = $v", {"v": value})
+        con.sql(f"ATTACH '{self.path}' AS stage (READ_ONLY)")
+        tables = {"failed_rows": self.failed_row_ids} if self.failed_row_ids is not None else {}
+        try:
+            with registered(con, **tables):
+                con.sql("CREATE OR REPLACE TEMP VIEW batch AS " + (settings().sql_dir / "staging" / "batch.sql").read_text(encoding="utf-8"))
+                try:
+                    yield
+                finally:
+                    con.sql("DROP VIEW IF EXISTS batch")
+        finally:
+            con.sql("DETACH stage")
+
+    def remove(self) -> None:
+        self._finalizer()
+
+
+def stage(s: Settings, source_id: str, rows: ParsedRows, con: duckdb.DuckDBPyConnection, *,
+          retrievals: dict[str, Any], default_retrieved_at: Any, catalog_indicators: pa.Table,
+          constants: dict[str, Any]) -> StagedBatch:
+    """Write `rows` (a relation of `con`) into a new staging file with its files and the catalog's
+    plausible ranges. Raises what `rows.on_error` makes of a DuckDB error (a SourceError naming the file)."""
+    folder = stage_dir(s)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{os.getpid()}-{source_id}-{uuid.uuid4().hex[:12]}.duckdb"
+    batch = StagedBatch(path, constants)
+    names = rows.files.column("source_file").to_pylist()
+    files = rows.files.append_column(
+        "retrieved_at", pa.array([retrievals.get(n, default_retrieved_at) for n in names], pa.timestamp("us")))
+    ranges = catalog_indicators.select(["indicator_id", "valid_min", "valid_max"])
+    con.sql(f"ATTACH '{path}' AS stage")
+    try:
+        rows.relation.create_view("parsed", replace=True)
+        with registered(con, _files=files, _ranges=ranges):
+            con.sql("CREATE TABLE stage.files AS SELECT * FROM _files")
+            con.sql("CREATE TABLE stage.catalog_indicators AS SELECT * FROM _ranges")
+        staging = (s.sql_dir / "staging" / "observations.sql").read_text(encoding="utf-8")
+        try:
+            con.sql("CREATE TABLE stage.staged AS " + staging)
+        except duckdb.Error as exc:
+            if rows.on_error is None:
+                raise
+            raise rows.on_error(exc) from exc
+    except BaseException:
+        con.sql("DETACH stage")
+        batch.remove()
+        raise
+    con.sql("DROP VIEW IF EXISTS parsed")
+    con.sql("DETACH stage")
+    return batch
+
+
+def summary(batch: StagedBatch, con: duckdb.DuckDBPyConnection) -> tuple[int, int, Any, pa.Table]:
+    """(rows parsed, rows without a value, newest publisher update, indicators seen with their names)."""
+    con.sql(f"ATTACH '{batch.path}' AS stage (READ_ONLY)")
+    try:
+        rows_in, rows_null, last = con.sql(
+            "SELECT count(*), count(*) FILTER (WHERE s.value IS NULL AND s.value_text IS NULL), "
+            "greatest(max(s.lastupdated), (SELECT max(lastupdated) FROM stage.files)) FROM stage.staged AS s"
+        ).fetchall()[0]
+        seen = con.sql(
+            "SELECT DISTINCT indicator_id, indicator_name, $sid AS source_id FROM stage.staged WHERE indicator_id IS NOT NULL",
+            params={"sid": batch.constants["source_id"]},
+        ).to_arrow_table()
+    finally:
+        con.sql("DETACH stage")
+    return rows_in, rows_null, last, seen
+
+
+def fact_columns() -> str:
+    return ", ".join(f'"{c}"' for c in contract("fact_observation").column_names)

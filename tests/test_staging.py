@@ -1,0 +1,109 @@
+"""A source batch is staged once into its own DuckDB file (flows/staging.py): the same rows whichever
+route the parser takes, counted as before, and the file never outlives its batch."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from flows import staging, steps
+from flows.catalog import read_catalog
+from flows.config import settings
+from flows.registry import source
+from flows.sources.http import SourceError
+
+
+@pytest.fixture
+def worldbank_batch(ciw_home):
+    s = settings()
+    src = source("worldbank")
+    json_pages = [p for p in src.snapshot_files(s) if p.suffix == ".json"]
+    extracted = steps.Extracted("worldbank", tuple(json_pages), steps.batch_id_for("worldbank", json_pages),
+                                steps.utcnow(), "file")
+    return s, src, extracted, read_catalog(s)
+
+
+def _staged_files(s) -> list:
+    folder = staging.stage_dir(s)
+    return sorted(folder.glob("*.duckdb")) if folder.exists() else []
+
+
+def _batch_rows(batch: staging.StagedBatch) -> list[tuple]:
+    con = duckdb.connect()
+    with batch.exposed(con):
+        return con.sql("SELECT * EXCLUDE (value_text) FROM batch ORDER BY row_id").fetchall()
+
+
+def test_api_pages_read_in_place_stage_the_rows_the_arrow_parser_gives(worldbank_batch):
+    s, src, extracted, catalog = worldbank_batch
+    files = list(extracted.files)
+    constants = {"source_id": "worldbank", "publisher": "p", "licence": "l", "address": "a", "batch_id": "b"}
+    staged = []
+    for route in ("relation", "arrow"):
+        con = duckdb.connect()
+        rows = src.parse_rows(con, files) if route == "relation" else staging.from_arrow(con, src.parse(con, files))
+        staged.append(staging.stage(s, "worldbank", rows, con, retrievals={}, default_retrieved_at=extracted.retrieved_at,
+                                    catalog_indicators=catalog.indicators, constants=constants))
+    relation_rows, arrow_rows = (_batch_rows(b) for b in staged)
+    assert len(relation_rows) > 1000
+    assert relation_rows == arrow_rows  # same rows, same order, same provenance
+    arrow = src.parse(duckdb.connect(), files)
+    rows_in, rows_null, last_updated, seen = staging.summary(staged[0], duckdb.connect())
+    assert rows_in == arrow.num_rows
+    assert rows_null == sum(1 for v, t in zip(arrow["value"].to_pylist(), arrow["value_text"].to_pylist()) if v is None and t is None)
+    assert last_updated == max(d for d in arrow["lastupdated"].to_pylist() if d is not None)
+    assert set(seen.column("indicator_id").to_pylist()) == set(arrow["indicator_id"].to_pylist())
+    for b in staged:
+        b.remove()
+    assert _staged_files(s) == []
+
+
+def test_staging_file_lives_until_the_batch_is_loaded_or_dropped(worldbank_batch):
+    s, src, extracted, catalog = worldbank_batch
+    v = steps.validate_source_batch(s, src, extracted, catalog)
+    assert v.rejected is None and v.rows_good > 0
+    assert _staged_files(s) == [v.staged.path]
+    assert v.good.num_rows == v.rows_good  # the rows to load, read from the file
+    v.discard()
+    assert _staged_files(s) == []
+
+
+def test_rejected_batch_leaves_no_staging_file(worldbank_batch):
+    s, src, extracted, catalog = worldbank_batch
+    live_like = steps.Extracted(extracted.source_id, extracted.files, extracted.batch_id, extracted.retrieved_at, "snapshot")
+    huge = steps.PreviousLoad(batch_id="earlier", rules_hash=None, rows=10**9, series=())
+    v = steps.validate_source_batch(s, src, live_like, catalog, huge)
+    assert v.rejected and "row_count_not_collapsed" in v.rejected
+    assert _staged_files(s) == []
+
+
+def test_unreadable_page_names_its_file_and_leaves_nothing(worldbank_batch, tmp_path):
+    s, src, extracted, catalog = worldbank_batch
+    good = extracted.files[0]
+    bad = tmp_path / "NY.GDP.MKTP.CD.p2.json"
+    text = good.read_text(encoding="utf-8")
+    mid = text.index("},", len(text) // 2) + 2
+    bad.write_text(text[:mid] + "@@" + text[mid:], encoding="utf-8")  # the envelope reads, a row does not
+    con = duckdb.connect()
+    rows = src.parse_rows(con, [good, bad])
+    with pytest.raises(SourceError) as err:
+        staging.stage(s, "worldbank", rows, con, retrievals={}, default_retrieved_at=extracted.retrieved_at,
+                      catalog_indicators=catalog.indicators, constants={"source_id": "worldbank"})
+    assert bad.name in str(err.value) and "worldbank" in str(err.value)
+    assert _staged_files(s) == []
+
+
+def test_files_of_dead_processes_are_removed_by_the_next_build(worldbank_batch):
+    s = worldbank_batch[0]
+    folder = staging.stage_dir(s)
+    folder.mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    stale = folder / f"{dead.stdout.strip()}-worldbank-0123456789ab.duckdb"
+    live = folder / f"{os.getpid()}-worldbank-0123456789ab.duckdb"
+    for p in (stale, live):
+        duckdb.connect(str(p)).close()
+    staging.remove_stale(s)
+    assert _staged_files(s) == [live]
