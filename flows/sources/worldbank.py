@@ -398,11 +398,13 @@ pages AS (
     WHERE json_type(json) = 'ARRAY'
 ),
 r AS (
-    SELECT file_idx, unnest(rows) AS r, generate_subscripts(rows, 1) AS source_row FROM pages
+    SELECT file_idx, rows[1].indicator.id AS first_indicator, unnest(rows) AS r, generate_subscripts(rows, 1) AS source_row FROM pages
 )
 SELECT
     r.indicator.id AS indicator_id,
     r.indicator.value AS indicator_name,
+    -- the name once per page and series (a page holds one series): the repeated text cost seconds to stage
+    CASE WHEN source_row = 1 OR r.indicator.id IS DISTINCT FROM first_indicator THEN r.indicator.value END AS indicator_name_once,
     nullif(r.countryiso3code, '') AS country_iso3,
     r.country.id AS country_wb_id,
     r.country.value AS country_name,
@@ -492,7 +494,7 @@ def parse_rows(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> ParsedRows 
     # a view cannot hold prepared parameters, so the file list and size are written into the query
     query = _PARSE_SQL.replace("$paths", listed).replace("$max_object_size", str(max_size))
     relation = con.sql(
-        "SELECT indicator_id, indicator_name, country_iso3, period, NULL::VARCHAR AS period_type, NULL::DATE AS period_start, "
+        "SELECT indicator_id, indicator_name_once AS indicator_name, country_iso3, period, NULL::VARCHAR AS period_type, NULL::DATE AS period_start, "
         "NULL::DATE AS period_end, NULL::INTEGER AS year, NULL::VARCHAR AS sex, NULL::VARCHAR AS breakdown, value, "
         "CASE WHEN value IS NULL THEN value_text END AS value_text, nullif(unit, '') AS unit, NULL::VARCHAR AS qualifier, "
         "NULL::VARCHAR AS note, NULL::VARCHAR AS source_url, NULL::VARCHAR AS citation, NULL::DATE AS lastupdated, "
@@ -503,7 +505,8 @@ def parse_rows(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> ParsedRows 
         "source_file": pa.array([p.name for p, _ in data], pa.string()),
         "lastupdated": pa.array([m.lastupdated for _, m in data], pa.date32()),
     })
-    return ParsedRows(relation, files, on_error=lambda exc: _locate_unreadable(path_strs, exc))
+    return ParsedRows(relation, files, on_error=lambda exc: _locate_unreadable(path_strs, exc),
+                      absent=("sex", "breakdown", "qualifier", "note", "source_url", "citation", "lastupdated"))
 
 
 def _cast_keeping_dictionary(col: pa.Array | pa.ChunkedArray, type_: pa.DataType) -> pa.Array | pa.ChunkedArray:

@@ -4,7 +4,7 @@
 -- stage.files, the indicator's plausible range (for the range rules) from the catalog as it was
 -- when the batch was staged. row_id is the staged row's position, in the order the parser read it.
 SELECT
-    s.rowid AS row_id,
+    s.row_id,
     s.indicator_id,
     s.country_iso3,
     s.period,
@@ -12,8 +12,8 @@ SELECT
     s.period_start,
     s.period_end,
     s.year,
-    s.sex,
-    s.breakdown,
+    coalesce(s.sex, 'total') AS sex,
+    coalesce(s.breakdown, 'total') AS breakdown,
     s.value,
     s.value_text,
     s.unit,
@@ -31,7 +31,7 @@ SELECT
     s.source_row,
     i.valid_min,
     i.valid_max
-FROM stage.staged AS s
+FROM staged AS s  -- stage.staged with its row positions (flows/staging.py)
 JOIN stage.files AS f ON f.file_idx = s.file_idx
 LEFT JOIN stage.catalog_indicators AS i ON i.indicator_id = s.indicator_id
 WHERE s.value IS NOT NULL OR s.value_text IS NOT NULL  -- a non-numeric value is kept, to be quarantined

@@ -40,8 +40,8 @@ SELECT
         WHEN 'quarter' THEN d.start_date + INTERVAL 3 MONTH - INTERVAL 1 DAY
     END)::DATE AS period_end,
     coalesce(d.year, TRY_CAST(substr(d.period_clean, 1, 4) AS INTEGER)) AS year,
-    coalesce(nullif(lower(trim(d.sex)), ''), 'total') AS sex,
-    coalesce(nullif(trim(d.breakdown), ''), 'total') AS breakdown,
+    nullif(lower(trim(d.sex)), '') AS sex,  -- 'total' when null, filled in by batch.sql: a column of
+    nullif(trim(d.breakdown), '') AS breakdown,  -- the same word costs seconds to store at 10M rows
     d.value,
     d.value_text,
     nullif(trim(d.unit), '') AS unit,
