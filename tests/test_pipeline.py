@@ -47,6 +47,12 @@ def test_lake_manifest_names_parquet_files_that_hold_the_same_rows(published):
         assert n == one(con, f"SELECT count(*) FROM {table}") == sum(e["rows"] for e in entries), table
     facts = manifest["tables"]["fact_observation"]
     assert all(e["path"].endswith(".parquet") and "source_id=" in e["path"] for e in facts)
+    for e in facts:  # one file per source, in the Hive folder that names it
+        folder = e["path"].split("source_id=")[1].split("/")[0]
+        held = duckdb.sql("SELECT DISTINCT source_id FROM read_parquet($f, hive_partitioning=false)",
+                          params={"f": str(published / "lake" / e["path"])}).fetchall()
+        assert held == [(folder,)], e["path"]
+    assert len({e["path"].split("source_id=")[1].split("/")[0] for e in facts}) == len(facts) > 1
     assert min(e["min"]["year"] for e in facts) >= "2000"
 
 
