@@ -38,6 +38,7 @@ class ParsedRows:
     # staged columns the parser never fills (null on every row): not stored, read back as nulls
     # (storing eleven all-null columns cost 0.4 s per 1M rows)
     absent: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()  # statements that free what the relation read (temp tables), once staged
 
 
 def from_arrow(con: duckdb.DuckDBPyConnection, parsed: pa.Table) -> ParsedRows:
@@ -132,7 +133,7 @@ def _staged_columns() -> list:
     return [c for c in contract("parsed_observation").columns if c.name != "source_file"]
 
 
-def stage(s: Settings, source_id: str, rows: ParsedRows, con: duckdb.DuckDBPyConnection, *,
+def write(s: Settings, source_id: str, rows: ParsedRows, con: duckdb.DuckDBPyConnection, *,
           retrievals: dict[str, Any], default_retrieved_at: Any, catalog_indicators: pa.Table,
           constants: dict[str, Any]) -> StagedBatch:
     """Write `rows` (a relation of `con`) into a new staging file with its files and the catalog's
@@ -163,6 +164,9 @@ def stage(s: Settings, source_id: str, rows: ParsedRows, con: duckdb.DuckDBPyCon
         con.sql("DETACH stage")
         batch.remove()
         raise
+    finally:
+        for statement in rows.after:
+            con.sql(statement)
     con.sql("DROP VIEW IF EXISTS parsed")
     con.sql("DETACH stage")
     return batch

@@ -41,13 +41,6 @@ class Extracted:
     mode: str  # snapshot, live or file
     per_file: dict[str, datetime] = field(default_factory=dict)  # file name -> retrieval, where files differ
 
-    def retrievals(self) -> pa.Table:
-        names = [p.name for p in self.files]
-        return pa.table({
-            "source_file": pa.array(names, pa.string()),
-            "retrieved_at": pa.array([self.per_file.get(n, self.retrieved_at) for n in names], pa.timestamp("us")),
-        })
-
 
 @dataclass
 class Validated:
@@ -302,7 +295,7 @@ def validate_source_batch(
             rows = source.parse_rows(con, list(extracted.files)) if source.parse_rows else None
             if rows is None:
                 rows = staging.from_arrow(con, source.parse(con, list(extracted.files)))
-            staged = staging.stage(
+            staged = staging.write(
                 s, source.source_id, rows, con, retrievals=extracted.per_file, default_retrieved_at=extracted.retrieved_at,
                 catalog_indicators=catalog.indicators, constants=constants,
             )

@@ -5,7 +5,6 @@ import json
 import shutil
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from tests.test_pipeline import _table_digests, one, ro

@@ -20,9 +20,9 @@ from flows.sources.http import SourceError
 def worldbank_batch(ciw_home):
     s = settings()
     src = source("worldbank")
-    json_pages = [p for p in src.snapshot_files(s) if p.suffix == ".json"]
-    extracted = steps.Extracted("worldbank", tuple(json_pages), steps.batch_id_for("worldbank", json_pages),
-                                steps.utcnow(), "file")
+    files = src.snapshot_files(s)  # API pages and a bulk CSV file
+    assert {p.suffix for p in files} == {".json", ".csv"}
+    extracted = steps.Extracted("worldbank", tuple(files), steps.batch_id_for("worldbank", files), steps.utcnow(), "file")
     return s, src, extracted, read_catalog(s)
 
 
@@ -37,7 +37,7 @@ def _batch_rows(batch: staging.StagedBatch) -> list[tuple]:
         return con.sql("SELECT * EXCLUDE (value_text) FROM batch ORDER BY row_id").fetchall()
 
 
-def test_api_pages_read_in_place_stage_the_rows_the_arrow_parser_gives(worldbank_batch):
+def test_files_read_in_place_stage_the_rows_the_arrow_parser_gives(worldbank_batch):
     s, src, extracted, catalog = worldbank_batch
     files = list(extracted.files)
     constants = {"source_id": "worldbank", "publisher": "p", "licence": "l", "address": "a", "batch_id": "b"}
@@ -45,7 +45,7 @@ def test_api_pages_read_in_place_stage_the_rows_the_arrow_parser_gives(worldbank
     for route in ("relation", "arrow"):
         con = duckdb.connect()
         rows = src.parse_rows(con, files) if route == "relation" else staging.from_arrow(con, src.parse(con, files))
-        staged.append(staging.stage(s, "worldbank", rows, con, retrievals={}, default_retrieved_at=extracted.retrieved_at,
+        staged.append(staging.write(s, "worldbank", rows, con, retrievals={}, default_retrieved_at=extracted.retrieved_at,
                                     catalog_indicators=catalog.indicators, constants=constants))
     relation_rows, arrow_rows = (_batch_rows(b) for b in staged)
     assert len(relation_rows) > 1000
@@ -82,7 +82,7 @@ def test_rejected_batch_leaves_no_staging_file(worldbank_batch):
 
 def test_unreadable_page_names_its_file_and_leaves_nothing(worldbank_batch, tmp_path):
     s, src, extracted, catalog = worldbank_batch
-    good = extracted.files[0]
+    good = next(p for p in extracted.files if p.suffix == ".json")
     bad = tmp_path / "NY.GDP.MKTP.CD.p2.json"
     text = good.read_text(encoding="utf-8")
     mid = text.index("},", len(text) // 2) + 2
@@ -90,7 +90,7 @@ def test_unreadable_page_names_its_file_and_leaves_nothing(worldbank_batch, tmp_
     con = duckdb.connect()
     rows = src.parse_rows(con, [good, bad])
     with pytest.raises(SourceError) as err:
-        staging.stage(s, "worldbank", rows, con, retrievals={}, default_retrieved_at=extracted.retrieved_at,
+        staging.write(s, "worldbank", rows, con, retrievals={}, default_retrieved_at=extracted.retrieved_at,
                       catalog_indicators=catalog.indicators, constants={"source_id": "worldbank"})
     assert bad.name in str(err.value) and "worldbank" in str(err.value)
     assert _staged_files(s) == []

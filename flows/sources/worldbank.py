@@ -472,41 +472,54 @@ def parse_files(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> pa.Table:
     return pa.table([_cast_keeping_dictionary(columns[f.name], f.type) for f in OUTPUT_SCHEMA], names=OUTPUT_SCHEMA.names)
 
 
+# Parsed columns neither API pages nor bulk CSV files fill: null on every row, so not staged.
+_ABSENT = ("sex", "breakdown", "qualifier", "note", "source_url", "citation", "lastupdated")
+_UNFILLED = ", ".join(f"NULL::{'DATE' if c == 'lastupdated' else 'VARCHAR'} AS {c}" for c in _ABSENT)
+
+
 def parse_rows(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> ParsedRows | None:
-    """API pages as a relation the staging query reads straight from the files (nothing is
-    materialised in Python: at 10M rows the Arrow route held a gigabyte from parse to load).
-    Envelopes are checked here, file by file from their head; an unreadable page raises SourceError
-    naming it when the staging query reads it. None when bulk CSV files are among the inputs (they
-    parse to Arrow, `parse`). A value is kept as text only where it is not a number."""
-    from flows.sources.worldbank_bulk import is_bulk_csv
+    """API pages and bulk CSV files as one relation the staging query reads straight from the files
+    (nothing is materialised in Python: at 10M rows the Arrow route held gigabytes from parse to
+    load). Envelopes, preambles and field counts are checked here, file by file; a page DuckDB
+    cannot read raises SourceError naming it when the staging query reads it. A value is kept as
+    text only where it is not a number; a series' name once per page (or CSV line)."""
+    from flows.sources.worldbank_bulk import bulk_rows, is_bulk_csv
 
     paths = [Path(p) for p in paths]
-    if not paths or any(is_bulk_csv(p) for p in paths):
-        return None
     if len({str(p) for p in paths}) != len(paths):
         raise ValueError("parse_rows: the same file is listed twice")
-    data = [(p, m) for p in paths if (m := read_page_meta(p)).has_rows]
-    if not data:
+    pages = [(p, m) for p in paths if not is_bulk_csv(p) and (m := read_page_meta(p)).has_rows]
+    csvs = [p for p in paths if is_bulk_csv(p)]
+    if not pages and not csvs:
         return None
-    path_strs = [str(p) for p, _ in data]
-    listed = "[" + ", ".join("'" + s.replace("'", "''") + "'" for s in path_strs) + "]"
-    max_size = max(16 * 2**20, max(p.stat().st_size for p, _ in data) + 1024)
-    # a view cannot hold prepared parameters, so the file list and size are written into the query
-    query = _PARSE_SQL.replace("$paths", listed).replace("$max_object_size", str(max_size))
-    relation = con.sql(
-        "SELECT indicator_id, indicator_name_once AS indicator_name, country_iso3, period, NULL::VARCHAR AS period_type, NULL::DATE AS period_start, "
-        "NULL::DATE AS period_end, NULL::INTEGER AS year, NULL::VARCHAR AS sex, NULL::VARCHAR AS breakdown, value, "
-        "CASE WHEN value IS NULL THEN value_text END AS value_text, nullif(unit, '') AS unit, NULL::VARCHAR AS qualifier, "
-        "NULL::VARCHAR AS note, NULL::VARCHAR AS source_url, NULL::VARCHAR AS citation, NULL::DATE AS lastupdated, "
-        f"file_idx, source_row FROM ({query})"
-    )
+    selects, after = [], []
+    names = [p.name for p, _ in pages]
+    updated = [m.lastupdated for _, m in pages]
+    path_strs = [str(p) for p, _ in pages]
+    if pages:
+        listed = "[" + ", ".join("'" + s.replace("'", "''") + "'" for s in path_strs) + "]"
+        max_size = max(16 * 2**20, max(p.stat().st_size for p, _ in pages) + 1024)
+        # a view cannot hold prepared parameters, so the file list and size are written into the query
+        query = _PARSE_SQL.replace("$paths", listed).replace("$max_object_size", str(max_size))
+        selects.append(
+            "SELECT indicator_id, indicator_name_once AS indicator_name, country_iso3, period, NULL::VARCHAR AS period_type, "
+            "NULL::DATE AS period_start, NULL::DATE AS period_end, NULL::INTEGER AS year, value, "
+            "CASE WHEN value IS NULL THEN value_text END AS value_text, nullif(unit, '') AS unit, "
+            f"file_idx, source_row, {_UNFILLED} FROM ({query})"
+        )
+    if csvs:
+        more, after, csv_files = bulk_rows(con, csvs, offset=len(pages), unfilled=_UNFILLED)
+        selects += more
+        names += [n for n, _ in csv_files]
+        updated += [d for _, d in csv_files]
+    relation = con.sql(" UNION ALL BY NAME ".join(f"({q})" for q in selects))
     files = pa.table({
-        "file_idx": pa.array(range(len(data)), pa.int32()),
-        "source_file": pa.array([p.name for p, _ in data], pa.string()),
-        "lastupdated": pa.array([m.lastupdated for _, m in data], pa.date32()),
+        "file_idx": pa.array(range(len(names)), pa.int32()),
+        "source_file": pa.array(names, pa.string()),
+        "lastupdated": pa.array(updated, pa.date32()),
     })
-    return ParsedRows(relation, files, on_error=lambda exc: _locate_unreadable(path_strs, exc),
-                      absent=("sex", "breakdown", "qualifier", "note", "source_url", "citation", "lastupdated"))
+    return ParsedRows(relation, files, on_error=lambda exc: _locate_unreadable(path_strs, exc) if path_strs else exc,
+                      absent=_ABSENT, after=tuple(after))
 
 
 def _cast_keeping_dictionary(col: pa.Array | pa.ChunkedArray, type_: pa.DataType) -> pa.Array | pa.ChunkedArray:

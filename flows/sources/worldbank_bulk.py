@@ -137,6 +137,66 @@ WHERE nullif(trim(value_text), '') IS NOT NULL  -- an empty cell is no value, no
 """
 
 
+# The same rows for the staging query (flows/staging.py), read in place: the value's text only where
+# it is not a number, the series name on one cell per line (the first that has a value).
+_ROWS_SQL = """
+WITH lines AS (  -- a line's own fields picked before the unnest: carrying the whole list per cell cost 2.5x
+    SELECT file_idx, line_no, fields[$c_code] AS code, fields[$c_name] AS name, fields[$c_country] AS country,
+           list_reverse(fields[$first_year:$last_year]) AS cells,
+           list_position(list_transform(cells, lambda c: nullif(trim(c), '') IS NOT NULL), true) AS first_filled
+    FROM {table}
+),
+cells AS (  -- nothing but the unnest here: an expression beside it is evaluated once per cell, not per line
+    SELECT file_idx, line_no, code, name, country, first_filled, unnest(cells) AS cell, generate_subscripts(cells, 1) AS i
+    FROM lines
+),
+v AS (
+    SELECT file_idx, line_no, code, name, country, first_filled, i, trim(cell) AS cell,
+           CASE WHEN isfinite(TRY_CAST(trim(cell) AS DOUBLE)) THEN TRY_CAST(trim(cell) AS DOUBLE) END AS value
+    FROM cells
+    WHERE nullif(trim(cell), '') IS NOT NULL  -- an empty cell is no value, not an observation
+)
+SELECT
+    code AS indicator_id,
+    CASE WHEN i = first_filled THEN name END AS indicator_name,
+    nullif(trim(country), '') AS country_iso3,
+    $years[i] AS period,
+    NULL::VARCHAR AS period_type, NULL::DATE AS period_start, NULL::DATE AS period_end, NULL::INTEGER AS year,
+    value,
+    CASE WHEN value IS NULL THEN cell END AS value_text,
+    NULL::VARCHAR AS unit,
+    CAST(file_idx - 1 + $offset AS INTEGER) AS file_idx,
+    CAST(line_no AS BIGINT) AS source_row,  -- the line number in the file
+    {unfilled}
+FROM v
+"""
+
+
+def bulk_rows(con: duckdb.DuckDBPyConnection, paths: list[Path], offset: int, unfilled: str) -> tuple[list[str], list[str], list[tuple]]:
+    """Bulk CSV files as SQL the staging query reads: (SELECTs over per-layout temp tables of split
+    lines, statements dropping those tables once staged, (file name, last updated) per file in
+    order, numbered from `offset`). Files are checked from their head and every line's field count
+    here, so a malformed file raises SourceError naming its file and line before anything is staged."""
+    heads = {p: _head(p) for p in paths}
+    selects, drops, files = [], [], []
+    for n, header in enumerate(dict.fromkeys(tuple(h[2]) for h in heads.values())):
+        group = [p for p in paths if tuple(heads[p][2]) == header]
+        header = list(header)
+        col = {name: i + 1 for i, name in enumerate(header)}
+        year_pos = [i + 1 for i, name in enumerate(header) if _YEAR.match(name)]
+        table = f"_bulk_rows_{n}"
+        _split_lines(con, group, header, table)
+        years = "[" + ", ".join(f"'{header[i - 1]}'" for i in reversed(year_pos)) + "]"
+        selects.append(
+            _ROWS_SQL.format(table=table, unfilled=unfilled).replace("$first_year", str(year_pos[0])).replace("$last_year", str(year_pos[-1]))
+            .replace("$years", years).replace("$c_code", str(col["Indicator Code"])).replace("$c_name", str(col["Indicator Name"]))
+            .replace("$c_country", str(col["Country Code"])).replace("$offset", str(offset + len(files)))
+        )
+        drops.append(f"DROP TABLE IF EXISTS {table}")
+        files += [(p.name, heads[p][0]) for p in group]
+    return selects, drops, files
+
+
 def _read_error(exc: duckdb.Error, paths: list[Path]) -> SourceError:
     rule = "encoding" if any(w in str(exc).lower() for w in ("unicode", "utf-8", "utf8")) else "malformed_csv"
     named = next((p for p in paths if str(p) in str(exc)), paths[0] if len(paths) == 1 else None)
@@ -158,16 +218,10 @@ def parse_bulk_csvs(con: duckdb.DuckDBPyConnection, paths: list[Path], schema: p
 
 def _parse_group(con: duckdb.DuckDBPyConnection, paths: list[Path], header: list[str],
                  heads: dict[Path, tuple], schema: pa.Schema) -> pa.Table:
-    strs = [str(p) for p in paths]
     col = {name: i + 1 for i, name in enumerate(header)}  # 1-based field positions
     year_pos = [i + 1 for i, name in enumerate(header) if _YEAR.match(name)]
+    _split_lines(con, paths, header, "_bulk_rows")
     try:
-        con.sql(_LINES_SQL, params={"paths": strs, "header_line": PREAMBLE_LINES + 1})
-        bad = con.sql(_BAD_LINE_SQL, params={"expected": len(header)}).fetchall()
-        if bad:
-            file_idx, line, fields = bad[0]
-            raise SourceError(f"line {line} has {fields} fields, the header line has {len(header)}", source=SOURCE_ID,
-                              rule="malformed_csv", file=strs[file_idx - 1], row=line)
         t = con.sql(_PARSE_SQL, params={
             "first_year": year_pos[0], "last_year": year_pos[-1],
             "years": [header[i - 1] for i in year_pos], "c_code": col["Indicator Code"], "c_name": col["Indicator Name"],
@@ -188,3 +242,20 @@ def _parse_group(con: duckdb.DuckDBPyConnection, paths: list[Path], header: list
     cols["source_file"] = per_file([p.name for p in paths], pa.string())
     return pa.table([cols[f.name] if pa.types.is_dictionary(cols[f.name].type) else cols[f.name].cast(f.type) for f in schema],
                     names=schema.names)
+
+
+def _split_lines(con: duckdb.DuckDBPyConnection, paths: list[Path], header: list[str], table: str) -> None:
+    """The data lines of files sharing `header`, split into fields, as the temp table `table`; a line
+    whose field count differs from the header's raises SourceError naming its file and line."""
+    strs = [str(p) for p in paths]
+    try:
+        con.sql(_LINES_SQL.replace("_bulk_rows", table), params={"paths": strs, "header_line": PREAMBLE_LINES + 1})
+        bad = con.sql(_BAD_LINE_SQL.replace("_bulk_rows", table), params={"expected": len(header)}).fetchall()
+    except duckdb.Error as exc:
+        con.sql(f"DROP TABLE IF EXISTS {table}")
+        raise _read_error(exc, paths) from None
+    if bad:
+        con.sql(f"DROP TABLE IF EXISTS {table}")
+        file_idx, line, fields = bad[0]
+        raise SourceError(f"line {line} has {fields} fields, the header line has {len(header)}", source=SOURCE_ID,
+                          rule="malformed_csv", file=strs[file_idx - 1], row=line)
