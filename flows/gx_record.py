@@ -48,7 +48,7 @@ def _already_recorded(out: Path, fingerprint: str) -> bool:
 def sample(con: duckdb.DuckDBPyConnection, cap: int, n: int) -> pa.Table:
     """At most `cap` of the `n` rows of the relation `batch` in `con`: failing rows first (the
     validator's `failing`, up to cap // 50), then every k-th row of the rest (a systematic sample, the same for the same
-    input). The filter is on row_id alone, so over a staging view only the sampled rows are staged."""
+    input). The filter is on row_id alone, so only the sampled rows are read in full."""
     if n <= cap:
         return con.sql("SELECT * FROM batch").to_arrow_table()
     # failing rows are listed one by one in GX's COMPLETE result and rendered in the Data Docs:

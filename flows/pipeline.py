@@ -98,6 +98,17 @@ def load_and_publish(
     are read from the state being built, so under the lock.
     """
     logger = get_run_logger()
+    try:
+        return _load_and_publish(s, run_id, catalog, commitments, batches, resubmit, logger)
+    finally:
+        for v in batches:
+            v.discard()  # each batch's staging file, loaded or not (a lock timeout too)
+
+
+def _load_and_publish(
+    s: Settings, run_id: str, catalog: Catalog, commitments: pa.Table, batches: list[steps.Validated],
+    resubmit: tuple[str, str | None] | None, logger,  # noqa: ANN001 - Prefect's run logger
+) -> RunSummary:
     with publish_lock(s):
         with stage("prepare"):
             inputs = steps.inputs_fingerprint(s)
@@ -119,15 +130,12 @@ def load_and_publish(
                     per_source.append(_source_summary(v, counts))
                     if v.rejected:
                         logger.error(v.rejected)
-                    v.discard()  # the parsed rows are in the build now; the publish needs the memory
+                    v.discard()  # its rows are in the build now: the staging file can go
             tables = build.finish()
         except BaseException:
             build.abort()
             gx_record.discard()
             raise
-        finally:
-            for v in batches:
-                v.discard()
     quarantined = sum(p["rows_quarantined"] for p in per_source) + sum(ref_quarantined.values())
     summary = RunSummary(
         run_id=run_id, warehouse=str(s.db_path), tables=tables, sources=per_source, quarantined=quarantined,

@@ -2,7 +2,7 @@
 
 A parser hands its rows over as a DuckDB relation (read from the landed files by one streaming
 query) or as Arrow; either way they are normalised by sql/staging/observations.sql and written,
-compressed, into warehouse/.stage/<pid>-<source>-<id>.duckdb. The rules then scan a table instead of
+compressed, into warehouse/.stage/<source>+<id>+<pid>@<host>.duckdb. The rules then scan a table instead of
 recomputing a view per rule, the loader inserts from it, and a 10M-row batch is never held in
 Python's memory (the Arrow route held about 1 GB per 10M rows from parse to load). The file goes
 when the batch is loaded or dropped; files of processes that died are removed by the next build.
@@ -10,6 +10,8 @@ when the batch is loaded or dropped; files of processes that died are removed by
 from __future__ import annotations
 
 import os
+import socket
+import time
 import uuid
 import weakref
 from contextlib import contextmanager
@@ -36,7 +38,7 @@ class ParsedRows:
     files: pa.Table  # file_idx (int32), source_file (string), lastupdated (date32, where per file)
     on_error: Callable[[duckdb.Error], Exception] | None = None  # names the file DuckDB could not read
     # staged columns the parser never fills (null on every row): not stored, read back as nulls
-    # (storing eleven all-null columns cost 0.4 s per 1M rows)
+    # (all-null columns are not free to store: eleven of them cost 0.4 s per 1M rows)
     absent: tuple[str, ...] = ()
     after: tuple[str, ...] = ()  # statements that free what the relation read (temp tables), once staged
 
@@ -65,19 +67,39 @@ def _remove(path: Path) -> None:
         p.unlink(missing_ok=True)
 
 
-def remove_stale(s: Settings) -> None:
-    """Staging files of processes that are gone (a run that crashed between validation and load)."""
+def _owner() -> str:
+    """Who holds a staging file: process and host ('+' appears in neither a source id nor a host name)."""
+    return f"{os.getpid()}@{socket.gethostname()}"
+
+
+def _alive(owner: str) -> bool:
+    """Whether the process that wrote a staging file may still be running. A file from another host
+    (a warehouse on shared storage) is only judged by its age."""
+    pid, _, host = owner.partition("@")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except PermissionError:  # alive, under another user
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def remove_stale(s: Settings, max_age_s: float = 2 * 86400) -> None:
+    """Staging files of processes that are gone (a run that crashed between validation and load),
+    and any older than `max_age_s` (no batch waits that long to load)."""
     folder = stage_dir(s)
     if not folder.is_dir():
         return
+    now = time.time()
     for p in folder.glob("*.duckdb"):
-        pid = int(p.name.split("-", 1)[0]) if p.name.split("-", 1)[0].isdigit() else 0
         try:
-            os.kill(pid, 0)
-            alive = pid > 0
-        except OSError:
-            alive = False
-        if not alive:
+            old = now - p.stat().st_mtime > max_age_s
+        except FileNotFoundError:
+            continue
+        if old or not _alive(p.stem.rsplit("+", 1)[-1]):
             _remove(p)
 
 
@@ -140,18 +162,21 @@ def write(s: Settings, source_id: str, rows: ParsedRows, con: duckdb.DuckDBPyCon
     plausible ranges. Raises what `rows.on_error` makes of a DuckDB error (a SourceError naming the file)."""
     folder = stage_dir(s)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{os.getpid()}-{source_id}-{uuid.uuid4().hex[:12]}.duckdb"
+    path = folder / f"{source_id}+{uuid.uuid4().hex[:12]}+{_owner()}.duckdb"
     batch = StagedBatch(path, constants)
     names = rows.files.column("source_file").to_pylist()
     files = rows.files.append_column(
         "retrieved_at", pa.array([retrievals.get(n, default_retrieved_at) for n in names], pa.timestamp("us")))
     ranges = catalog_indicators.select(["indicator_id", "valid_min", "valid_max"])
+    # one range per indicator (the narrowest, should the catalog list one twice): batch.sql joins on
+    # it, and the loader counts on one batch row per staged row
     con.sql(f"ATTACH '{path}' AS stage")
     try:
         rows.relation.create_view("parsed", replace=True)
         with registered(con, _files=files, _ranges=ranges):
             con.sql("CREATE TABLE stage.files AS SELECT * FROM _files")
-            con.sql("CREATE TABLE stage.catalog_indicators AS SELECT * FROM _ranges")
+            con.sql("CREATE TABLE stage.catalog_indicators AS SELECT indicator_id, max(valid_min) AS valid_min, "
+                    "min(valid_max) AS valid_max FROM _ranges GROUP BY indicator_id")
         staging = (s.sql_dir / "staging" / "observations.sql").read_text(encoding="utf-8")
         kept = "SELECT * EXCLUDE (" + ", ".join(rows.absent) + ") FROM " if rows.absent else "SELECT * FROM "
         try:

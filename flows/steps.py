@@ -134,6 +134,7 @@ def rules_fingerprint(s: Settings, source: Source) -> str:
         *[p for p in [s.expectations_dir / "sources" / f"{source.source_id}.json"] if p.exists()],
         s.sql_dir / "rules.yaml",
         s.sql_dir / "staging" / "observations.sql",
+        s.sql_dir / "staging" / "batch.sql",
         *catalog_files(s),
     ]
     return content_hash(files)
@@ -304,6 +305,17 @@ def validate_source_batch(
             source.source_id, source.target_table, batch_id=extracted.batch_id, retrieved_at=extracted.retrieved_at,
             rejected=str(exc), started_at=started,
         )
+    try:
+        return _validate_staged(s, source, extracted, catalog, previous, staged, con, started)
+    except BaseException:
+        staged.remove()  # a batch that will not be loaded takes its file with it
+        raise
+    finally:
+        con.close()
+
+
+def _validate_staged(s: Settings, source: Source, extracted: Extracted, catalog: Catalog, previous: PreviousLoad | None,
+                     staged: StagedBatch, con: duckdb.DuckDBPyConnection, started: datetime) -> Validated:
     with stage("validate"):
         rows_in, rows_null, last_updated, seen = staging.summary(staged, con)
     params = {**gate_params(extracted, previous), "known_countries": catalog.country_codes}
@@ -322,7 +334,6 @@ def validate_source_batch(
             staged.remove()
             return nothing_to_load(source.source_id, source.target_table, **base, rejected=str(exc))
         staged.failed_row_ids = con.sql("SELECT row_id FROM failed_rows").to_arrow_table()
-    con.close()
     return Validated(
         source_id=source.source_id, target_table=source.target_table, **base, quarantine=quarantine, rule_counts=counts,
         staged=staged, rows_good=rows_in - rows_null - staged.failed_row_ids.num_rows,

@@ -221,8 +221,8 @@ def evaluate(con: duckdb.DuckDBPyConnection, suite: Suite, params: dict[str, Any
     rules = [r for r in suite.rules if r.scope == "row"]
     single = [r for r in rules if not _is_uniqueness(r)]
     # Rules that look at one row at a time are fused into one scan that keeps the rows failing any of
-    # them (`_suspects`, few); each rule then reports its own failures from those rows alone. Over a
-    # staging view this computes the staged columns once instead of once per rule.
+    # them (`_suspects`, few); each rule then reports its own failures from those rows alone: one
+    # pass over the batch instead of one per rule.
     predicates, bound_all = [], {}
     for i, rule in enumerate(single):
         _, bound, violation = _row_rule_sql(rule, params)

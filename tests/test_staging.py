@@ -3,8 +3,11 @@ route the parser takes, counted as before, and the file never outlives its batch
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
+from datetime import datetime
 
 import duckdb
 import pytest
@@ -32,30 +35,41 @@ def _staged_files(s) -> list:
 
 
 def _batch_rows(batch: staging.StagedBatch) -> list[tuple]:
+    # value_text as the rules see it: the route reading files in place keeps it only for non-numbers
     con = duckdb.connect()
     with batch.exposed(con):
-        return con.sql("SELECT * EXCLUDE (value_text) FROM batch ORDER BY row_id").fetchall()
+        return con.sql("SELECT * REPLACE (CASE WHEN value IS NULL THEN value_text END AS value_text) "
+                       "FROM batch ORDER BY row_id").fetchall()
 
 
 def test_files_read_in_place_stage_the_rows_the_arrow_parser_gives(worldbank_batch):
     s, src, extracted, catalog = worldbank_batch
     files = list(extracted.files)
     constants = {"source_id": "worldbank", "publisher": "p", "licence": "l", "address": "a", "batch_id": "b"}
+    captured = datetime(2025, 3, 4, 5, 6, 7)  # one file captured apart from the others
     staged = []
     for route in ("relation", "arrow"):
         con = duckdb.connect()
         rows = src.parse_rows(con, files) if route == "relation" else staging.from_arrow(con, src.parse(con, files))
-        staged.append(staging.write(s, "worldbank", rows, con, retrievals={}, default_retrieved_at=extracted.retrieved_at,
-                                    catalog_indicators=catalog.indicators, constants=constants))
+        staged.append(staging.write(s, "worldbank", rows, con, retrievals={files[1].name: captured},
+                                    default_retrieved_at=extracted.retrieved_at, catalog_indicators=catalog.indicators,
+                                    constants=constants))
     relation_rows, arrow_rows = (_batch_rows(b) for b in staged)
     assert len(relation_rows) > 1000
     assert relation_rows == arrow_rows  # same rows, same order, same provenance
+    con = duckdb.connect()
+    with staged[0].exposed(con):
+        when = dict(con.sql("SELECT source_file, any_value(retrieved_at) FROM batch GROUP BY 1 HAVING count(DISTINCT retrieved_at) = 1").fetchall())
+    assert when[files[1].name] == captured and when[files[0].name] == extracted.retrieved_at
+    assert len(when) == len(files)
     arrow = src.parse(duckdb.connect(), files)
     rows_in, rows_null, last_updated, seen = staging.summary(staged[0], duckdb.connect())
     assert rows_in == arrow.num_rows
     assert rows_null == sum(1 for v, t in zip(arrow["value"].to_pylist(), arrow["value_text"].to_pylist()) if v is None and t is None)
     assert last_updated == max(d for d in arrow["lastupdated"].to_pylist() if d is not None)
-    assert set(seen.column("indicator_id").to_pylist()) == set(arrow["indicator_id"].to_pylist())
+    # every series with its name, though the relation route stores a name once per page or CSV line
+    assert set(zip(seen["indicator_id"].to_pylist(), seen["indicator_name"].to_pylist())) == set(
+        zip(arrow["indicator_id"].to_pylist(), arrow["indicator_name"].to_pylist()))
     for b in staged:
         b.remove()
     assert _staged_files(s) == []
@@ -88,7 +102,8 @@ def test_unreadable_page_names_its_file_and_leaves_nothing(worldbank_batch, tmp_
     mid = text.index("},", len(text) // 2) + 2
     bad.write_text(text[:mid] + "@@" + text[mid:], encoding="utf-8")  # the envelope reads, a row does not
     con = duckdb.connect()
-    rows = src.parse_rows(con, [good, bad])
+    csv = next(p for p in extracted.files if p.suffix == ".csv")
+    rows = src.parse_rows(con, [good, bad, csv])  # pages and a bulk CSV: the broken page is the one named
     with pytest.raises(SourceError) as err:
         staging.write(s, "worldbank", rows, con, retrievals={}, default_retrieved_at=extracted.retrieved_at,
                       catalog_indicators=catalog.indicators, constants={"source_id": "worldbank"})
@@ -100,10 +115,15 @@ def test_files_of_dead_processes_are_removed_by_the_next_build(worldbank_batch):
     s = worldbank_batch[0]
     folder = staging.stage_dir(s)
     folder.mkdir(parents=True)
+    host = socket.gethostname()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
-    stale = folder / f"{dead.stdout.strip()}-worldbank-0123456789ab.duckdb"
-    live = folder / f"{os.getpid()}-worldbank-0123456789ab.duckdb"
-    for p in (stale, live):
+    stale = folder / f"worldbank+0123456789ab+{dead.stdout.strip()}@{host}.duckdb"
+    live = folder / f"worldbank+0123456789ab+{os.getpid()}@{host}.duckdb"
+    elsewhere = folder / f"worldbank+0123456789ab+{dead.stdout.strip()}@another-host.duckdb"  # judged by age only
+    forgotten = folder / f"worldbank+ba9876543210+{os.getpid()}@{host}.duckdb"
+    for p in (stale, live, elsewhere, forgotten):
         duckdb.connect(str(p)).close()
+    three_days_ago = time.time() - 3 * 86400
+    os.utime(forgotten, (three_days_ago, three_days_ago))
     staging.remove_stale(s)
-    assert _staged_files(s) == [live]
+    assert _staged_files(s) == sorted([live, elsewhere])

@@ -2,7 +2,7 @@
 
 Each source parses its own format; from here on all sources share one staging query, one suite
 and one loader, so a parser's only job is to map its layout onto these columns. Columns a format
-does not have are left null and defaulted in sql/staging/observations.sql.
+does not have are left null and defaulted in sql/staging/ (observations.sql, batch.sql).
 """
 from __future__ import annotations
 

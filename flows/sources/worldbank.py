@@ -518,8 +518,13 @@ def parse_rows(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> ParsedRows 
         "source_file": pa.array(names, pa.string()),
         "lastupdated": pa.array(updated, pa.date32()),
     })
-    return ParsedRows(relation, files, on_error=lambda exc: _locate_unreadable(path_strs, exc) if path_strs else exc,
-                      absent=_ABSENT, after=tuple(after))
+    def staging_error(exc: duckdb.Error) -> SourceError:
+        """Name the file DuckDB could not read: a page that is not JSON, else the bulk CSV files."""
+        from flows.sources.worldbank_bulk import _read_error
+
+        return _bad_page(path_strs) or (_read_error(exc, csvs) if csvs else _locate_unreadable(path_strs, exc))
+
+    return ParsedRows(relation, files, on_error=staging_error, absent=_ABSENT, after=tuple(after))
 
 
 def _cast_keeping_dictionary(col: pa.Array | pa.ChunkedArray, type_: pa.DataType) -> pa.Array | pa.ChunkedArray:
@@ -530,6 +535,12 @@ def _cast_keeping_dictionary(col: pa.Array | pa.ChunkedArray, type_: pa.DataType
 
 def _locate_unreadable(path_strs: list[str], exc: duckdb.Error) -> SourceError:
     """DuckDB failed on some file: find which, so the error names it."""
+    return _bad_page(path_strs) or SourceError(f"DuckDB could not read the pages: {exc}", source=SOURCE_ID,
+                                               rule="not_json", file=path_strs[0] if len(path_strs) == 1 else None)
+
+
+def _bad_page(path_strs: list[str]) -> SourceError | None:
+    """The first page that is not UTF-8 or not JSON, as the error naming it; None if every page reads."""
     for path in path_strs:
         try:
             json.loads(Path(path).read_bytes())
@@ -538,8 +549,8 @@ def _locate_unreadable(path_strs: list[str], exc: duckdb.Error) -> SourceError:
         except ValueError as bad:
             return SourceError(f"file is not valid JSON ({bad})", source=SOURCE_ID,
                                rule="not_json", file=path)
-    return SourceError(f"DuckDB could not read the pages: {exc}", source=SOURCE_ID,
-                       rule="not_json", file=path_strs[0] if len(path_strs) == 1 else None)
+    return None
+
 
 
 # ---------------------------------------------------------------------------------------------
