@@ -2,10 +2,11 @@
 
 A parser hands its rows over as a DuckDB relation (read from the landed files by one streaming
 query) or as Arrow; either way they are normalised by sql/staging/observations.sql and written,
-compressed, into warehouse/.stage/<source>+<id>+<pid>@<host>.duckdb. The rules then scan a table instead of
-recomputing a view per rule, the loader inserts from it, and a 10M-row batch is never held in
-Python's memory (the Arrow route held about 1 GB per 10M rows from parse to load). The file goes
-when the batch is loaded or dropped; files of processes that died are removed by the next build.
+compressed, into warehouse/.stage/<source>+<id>+<pid>@<host>.duckdb. The rules then scan a table
+instead of recomputing a view per rule, the loader inserts from it, and a 10M-row batch is never
+held in Python's memory (the Arrow route held about 1 GB per 10M rows from parse to load). The file
+goes when the batch is loaded or dropped; files of processes that died, or older than two days, are
+removed by the next build.
 """
 from __future__ import annotations
 
@@ -50,12 +51,13 @@ def from_arrow(con: duckdb.DuckDBPyConnection, parsed: pa.Table) -> ParsedRows:
     rows = parsed.drop_columns(["source_file"]).append_column("file_idx", idx)
     files = pa.table({"file_idx": pa.array(np.arange(len(names), dtype=np.int32)), "source_file": names,
                       "lastupdated": pa.nulls(len(names), pa.date32())})
-    absent = tuple(c for c in _STORABLE_WHEN_FILLED if c in rows.column_names and rows.column(c).null_count == rows.num_rows)
+    absent = tuple(c for c in COPIED_COLUMNS if c in rows.column_names and rows.column(c).null_count == rows.num_rows)
     return ParsedRows(con.from_arrow(rows), files, absent=absent)
 
 
-# Staged columns copied from the parser's column of the same name (nothing derives them when null).
-_STORABLE_WHEN_FILLED = ("sex", "breakdown", "qualifier", "note", "source_url", "citation", "lastupdated")
+# Staged columns copied from the parser's column of the same name (nothing derives them when null),
+# so a parser that never fills one may leave it unstored (ParsedRows.absent).
+COPIED_COLUMNS = ("sex", "breakdown", "qualifier", "note", "source_url", "citation", "lastupdated")
 
 
 def stage_dir(s: Settings) -> Path:

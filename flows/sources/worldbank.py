@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from flows.config import PROJECT_ROOT, Settings
 from flows.registry import Source
 from flows.sources.observations import to_parsed
-from flows.staging import ParsedRows
+from flows.staging import COPIED_COLUMNS, ParsedRows
 from flows.sources.http import (
     DEFAULT_BACKOFF,
     DEFAULT_MAX_RETRY_AFTER,
@@ -472,8 +472,8 @@ def parse_files(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> pa.Table:
     return pa.table([_cast_keeping_dictionary(columns[f.name], f.type) for f in OUTPUT_SCHEMA], names=OUTPUT_SCHEMA.names)
 
 
-# Parsed columns neither API pages nor bulk CSV files fill: null on every row, so not staged.
-_ABSENT = ("sex", "breakdown", "qualifier", "note", "source_url", "citation", "lastupdated")
+# API pages and bulk CSV files fill none of the columns staging copies as given: none is stored.
+_ABSENT = COPIED_COLUMNS
 _UNFILLED = ", ".join(f"NULL::{'DATE' if c == 'lastupdated' else 'VARCHAR'} AS {c}" for c in _ABSENT)
 
 
