@@ -32,15 +32,13 @@ from flows.duck import registered
 
 @dataclass
 class ParsedRows:
-    """A parser's rows left in DuckDB: parsed_observation columns, with `file_idx` (the position of
-    the row's file in `files`) in place of `source_file`. The staging query reads the relation once."""
+    """A parser's rows left in DuckDB: the parsed_observation columns its format fills, with
+    `file_idx` (the position of the row's file in `files`) in place of `source_file`. The staging
+    query reads the relation once; the columns it lacks are null."""
 
     relation: duckdb.DuckDBPyRelation
     files: pa.Table  # file_idx (int32), source_file (string), lastupdated (date32, where per file)
     on_error: Callable[[duckdb.Error], Exception] | None = None  # names the file DuckDB could not read
-    # staged columns the parser never fills (null on every row): not stored, read back as nulls
-    # (all-null columns are not free to store: eleven of them cost 0.4 s per 1M rows)
-    absent: tuple[str, ...] = ()
     after: tuple[str, ...] = ()  # statements that free what the relation read (temp tables), once staged
 
 
@@ -48,16 +46,17 @@ def from_arrow(con: duckdb.DuckDBPyConnection, parsed: pa.Table) -> ParsedRows:
     """A parser's Arrow rows as ParsedRows: each row's file name becomes an index into `files`."""
     names = pc.unique(parsed.column("source_file").combine_chunks().cast(pa.string()))
     idx = pc.index_in(parsed.column("source_file").cast(pa.string()), value_set=names).cast(pa.int32())
-    rows = parsed.drop_columns(["source_file"]).append_column("file_idx", idx)
+    unfilled = [c for c in _COPIED_COLUMNS if c in parsed.column_names and parsed.column(c).null_count == parsed.num_rows]
+    rows = parsed.drop_columns(["source_file", *unfilled]).append_column("file_idx", idx)
     files = pa.table({"file_idx": pa.array(np.arange(len(names), dtype=np.int32)), "source_file": names,
                       "lastupdated": pa.nulls(len(names), pa.date32())})
-    absent = tuple(c for c in COPIED_COLUMNS if c in rows.column_names and rows.column(c).null_count == rows.num_rows)
-    return ParsedRows(con.from_arrow(rows), files, absent=absent)
+    return ParsedRows(con.from_arrow(rows), files)
 
 
-# Staged columns copied from the parser's column of the same name (nothing derives them when null),
-# so a parser that never fills one may leave it unstored (ParsedRows.absent).
-COPIED_COLUMNS = ("sex", "breakdown", "qualifier", "note", "source_url", "citation", "lastupdated")
+# Staged columns copied from the parser's column of the same name (nothing derives them when null):
+# one a parser does not deliver is not stored and reads back null (all-null columns are not free to
+# store: eleven of them cost 0.4 s per 1M rows).
+_COPIED_COLUMNS = ("sex", "breakdown", "qualifier", "note", "source_url", "citation", "lastupdated")
 
 
 def stage_dir(s: Settings) -> Path:
@@ -138,7 +137,7 @@ class StagedBatch:
 @contextmanager
 def _attached(con: duckdb.DuckDBPyConnection, path: Path) -> Iterator[None]:
     """The staging file as `stage`, and its rows as the view `staged`: row_id is the stored row's
-    position (the parser's order), and columns left unstored as absent come back null."""
+    position (the parser's order), and columns left unstored come back null."""
     con.sql(f"ATTACH '{path}' AS stage (READ_ONLY)")
     try:
         have = {r[0] for r in con.sql("DESCRIBE stage.staged").fetchall()}
@@ -172,15 +171,19 @@ def write(s: Settings, source_id: str, rows: ParsedRows, con: duckdb.DuckDBPyCon
     ranges = catalog_indicators.select(["indicator_id", "valid_min", "valid_max"])
     # one range per indicator (the narrowest, should the catalog list one twice): batch.sql joins on
     # it, and the loader counts on one batch row per staged row
+    have = set(rows.relation.columns)
+    nulls = ", ".join(f'NULL::{c.type} AS "{c.name}"' for c in _staged_columns() if c.name not in have)
+    unstored = [c for c in _COPIED_COLUMNS if c not in have]
     con.sql(f"ATTACH '{path}' AS stage")
     try:
-        rows.relation.create_view("parsed", replace=True)
+        rows.relation.create_view("_parser_rows", replace=True)
+        con.sql(f"CREATE OR REPLACE TEMP VIEW parsed AS SELECT *{', ' + nulls if nulls else ''} FROM _parser_rows")
         with registered(con, _files=files, _ranges=ranges):
             con.sql("CREATE TABLE stage.files AS SELECT * FROM _files")
             con.sql("CREATE TABLE stage.catalog_indicators AS SELECT indicator_id, max(valid_min) AS valid_min, "
                     "min(valid_max) AS valid_max FROM _ranges GROUP BY indicator_id")
         staging = (s.sql_dir / "staging" / "observations.sql").read_text(encoding="utf-8")
-        kept = "SELECT * EXCLUDE (" + ", ".join(rows.absent) + ") FROM " if rows.absent else "SELECT * FROM "
+        kept = "SELECT * EXCLUDE (" + ", ".join(unstored) + ") FROM " if unstored else "SELECT * FROM "
         try:
             con.sql(f"CREATE TABLE stage.staged AS {kept}({staging})")
         except duckdb.Error as exc:
@@ -195,6 +198,7 @@ def write(s: Settings, source_id: str, rows: ParsedRows, con: duckdb.DuckDBPyCon
         for statement in rows.after:
             con.sql(statement)
     con.sql("DROP VIEW IF EXISTS parsed")
+    con.sql("DROP VIEW IF EXISTS _parser_rows")
     con.sql("DETACH stage")
     return batch
 

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from flows.config import PROJECT_ROOT, Settings
 from flows.registry import Source
 from flows.sources.observations import to_parsed
-from flows.staging import COPIED_COLUMNS, ParsedRows
+from flows.staging import ParsedRows
 from flows.sources.http import (
     DEFAULT_BACKOFF,
     DEFAULT_MAX_RETRY_AFTER,
@@ -472,11 +472,6 @@ def parse_files(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> pa.Table:
     return pa.table([_cast_keeping_dictionary(columns[f.name], f.type) for f in OUTPUT_SCHEMA], names=OUTPUT_SCHEMA.names)
 
 
-# API pages and bulk CSV files fill none of the columns staging copies as given: none is stored.
-_ABSENT = COPIED_COLUMNS
-_UNFILLED = ", ".join(f"NULL::{'DATE' if c == 'lastupdated' else 'VARCHAR'} AS {c}" for c in _ABSENT)
-
-
 def parse_rows(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> ParsedRows | None:
     """API pages and bulk CSV files as one relation the staging query reads straight from the files
     (nothing is materialised in Python: at 10M rows the Arrow route held gigabytes from parse to
@@ -502,13 +497,12 @@ def parse_rows(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> ParsedRows 
         # a view cannot hold prepared parameters, so the file list and size are written into the query
         query = _PARSE_SQL.replace("$paths", listed).replace("$max_object_size", str(max_size))
         selects.append(
-            "SELECT indicator_id, indicator_name_once AS indicator_name, country_iso3, period, NULL::VARCHAR AS period_type, "
-            "NULL::DATE AS period_start, NULL::DATE AS period_end, NULL::INTEGER AS year, value, "
+            "SELECT indicator_id, indicator_name_once AS indicator_name, country_iso3, period, value, "
             "CASE WHEN value IS NULL THEN value_text END AS value_text, nullif(unit, '') AS unit, "
-            f"file_idx, source_row, {_UNFILLED} FROM ({query})"
+            f"file_idx, source_row FROM ({query})"
         )
     if csvs:
-        more, after, csv_files = bulk_rows(con, csvs, offset=len(pages), unfilled=_UNFILLED)
+        more, after, csv_files = bulk_rows(con, csvs, offset=len(pages))
         selects += more
         names += [n for n, _ in csv_files]
         updated += [d for _, d in csv_files]
@@ -518,13 +512,14 @@ def parse_rows(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> ParsedRows 
         "source_file": pa.array(names, pa.string()),
         "lastupdated": pa.array(updated, pa.date32()),
     })
+
     def staging_error(exc: duckdb.Error) -> SourceError:
         """Name the file DuckDB could not read: a page that is not JSON, else the bulk CSV files."""
         from flows.sources.worldbank_bulk import _read_error
 
         return _bad_page(path_strs) or (_read_error(exc, csvs) if csvs else _locate_unreadable(path_strs, exc))
 
-    return ParsedRows(relation, files, on_error=staging_error, absent=_ABSENT, after=tuple(after))
+    return ParsedRows(relation, files, on_error=staging_error, after=tuple(after))
 
 
 def _cast_keeping_dictionary(col: pa.Array | pa.ChunkedArray, type_: pa.DataType) -> pa.Array | pa.ChunkedArray:

@@ -161,18 +161,15 @@ SELECT
     CASE WHEN i = first_filled THEN name END AS indicator_name,
     nullif(trim(country), '') AS country_iso3,
     $years[i] AS period,
-    NULL::VARCHAR AS period_type, NULL::DATE AS period_start, NULL::DATE AS period_end, NULL::INTEGER AS year,
     value,
-    CASE WHEN value IS NULL THEN cell END AS value_text,
-    NULL::VARCHAR AS unit,
+    CASE WHEN value IS NULL THEN cell END AS value_text,  -- no unit column: the catalog holds it
     CAST(file_idx - 1 + $offset AS INTEGER) AS file_idx,
-    CAST(line_no AS BIGINT) AS source_row,  -- the line number in the file
-    {unfilled}
+    CAST(line_no AS BIGINT) AS source_row   -- the line number in the file
 FROM v
 """
 
 
-def bulk_rows(con: duckdb.DuckDBPyConnection, paths: list[Path], offset: int, unfilled: str) -> tuple[list[str], list[str], list[tuple]]:
+def bulk_rows(con: duckdb.DuckDBPyConnection, paths: list[Path], offset: int) -> tuple[list[str], list[str], list[tuple]]:
     """Bulk CSV files as SQL the staging query reads: (SELECTs over per-layout temp tables of split
     lines, statements dropping those tables once staged, (file name, last updated) per file in
     order, numbered from `offset`). Files are checked from their head and every line's field count
@@ -188,7 +185,7 @@ def bulk_rows(con: duckdb.DuckDBPyConnection, paths: list[Path], offset: int, un
         _split_lines(con, group, header, table)
         years = "[" + ", ".join(f"'{header[i - 1]}'" for i in reversed(year_pos)) + "]"
         selects.append(
-            _ROWS_SQL.format(table=table, unfilled=unfilled).replace("$first_year", str(year_pos[0])).replace("$last_year", str(year_pos[-1]))
+            _ROWS_SQL.format(table=table).replace("$first_year", str(year_pos[0])).replace("$last_year", str(year_pos[-1]))
             .replace("$years", years).replace("$c_code", str(col["Indicator Code"])).replace("$c_name", str(col["Indicator Name"]))
             .replace("$c_country", str(col["Country Code"])).replace("$offset", str(offset + len(files)))
         )
