@@ -116,11 +116,17 @@ class Build:
         self.insert(table, rows)
 
     def insert(self, table: str, rows: pa.Table, *, ignore_existing: bool = False) -> None:
+        """Add `rows`; with ignore_existing, only those whose key the table (or an earlier row of
+        `rows`) does not hold yet (quarantine: a row quarantined again stays as first recorded)."""
         # columns the rows lack (e.g. released_in_run on fresh quarantine rows) default to null
         cols = ", ".join(f'"{n}"' for n in self.contracts[table].column_names if n in rows.column_names)
-        verb = "INSERT OR IGNORE" if ignore_existing else "INSERT"
+        source = "_rows"
+        if ignore_existing:
+            key = ", ".join(f'"{k}"' for k in self.contracts[table].primary_key)
+            source = (f'(SELECT * FROM _rows ANTI JOIN "{table}" USING ({key}) '
+                      f'QUALIFY row_number() OVER (PARTITION BY {key}) = 1)')
         with registered(self.con, _rows=rows):
-            self.con.sql(f'{verb} INTO "{table}" ({cols}) SELECT {cols} FROM _rows')
+            self.con.sql(f'INSERT INTO "{table}" ({cols}) SELECT {cols} FROM {source}')
 
     def merge_observations(self, rows: int) -> MergeCounts:
         """Upsert the `rows` validated observations exposed as `_incoming`: new keys insert, changed

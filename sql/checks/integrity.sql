@@ -33,6 +33,12 @@ WITH checks AS (
         GROUP BY indicator_id, country_iso3, period, sex, breakdown HAVING count(*) > 1
     )
     UNION ALL
+    SELECT 'quarantine rows recorded more than once', count(*)
+    FROM (
+        SELECT 1 FROM quarantine
+        GROUP BY batch_id, source_file, source_row, record_key, rule_id HAVING count(*) > 1
+    )
+    UNION ALL
     SELECT 'no commitments loaded', CASE WHEN count(*) = 0 THEN 1 ELSE 0 END
     FROM dim_commitment
     UNION ALL
