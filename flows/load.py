@@ -92,7 +92,10 @@ class Build:
         _clean_work_dir(s)
         self.path = s.work_dir / f"{run_id}.duckdb"
         self.timings: dict[str, float] = {}
-        self.con = duckdb.connect(str(self.path), config={"storage_compatibility_version": s.storage_version})
+        config = {"storage_compatibility_version": s.storage_version}
+        if s.memory_limit:
+            config["memory_limit"] = s.memory_limit
+        self.con = duckdb.connect(str(self.path), config=config)
         self.contracts: dict[str, Contract] = contracts()
         manifest = lake.read_manifest(s.lake_dir)
         for name in TABLES:

@@ -75,3 +75,4 @@ def test_quarantine_rows_already_held_are_not_added_again(build):
     assert held() == 2
     counts = build.finish()
     assert counts["fact_observation"] == 0 and settings().db_path.exists()
+

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from flows.config import settings
+from flows.load import Build
 from tests.compat import compat_python, run_python
 from tests.test_pipeline import TABLES, _table_digests, one, ro
 
@@ -206,3 +208,13 @@ def test_superset_style_sqlalchemy_reflection(published):
     assert "mart_commitment_progress" in got["tables"]  # marts are materialised at publish
     assert got["columns"][:9] == ["indicator_id", "country_iso3", "period", "period_type", "period_start", "period_end", "year", "sex", "breakdown"]
     assert "status" in got["mart_columns"] and "on_track" in got["statuses"]
+
+
+def test_the_build_takes_its_memory_limit_from_the_settings(ciw_home, monkeypatch):
+    monkeypatch.setenv("CIW_MEMORY_LIMIT", "300MB")
+    b = Build(settings(), "20990101T000000Z-memory")
+    try:
+        limit = b.con.sql("SELECT current_setting('memory_limit')").fetchall()[0][0]
+        assert limit.replace(" ", "") in ("286.1MiB", "300.0MB")  # DuckDB prints it in its own unit
+    finally:
+        b.abort()
