@@ -42,8 +42,12 @@ def table_files(lake_dir: Path, manifest: dict[str, Any] | None, table: str) -> 
     return [str(lake_dir / f["path"]) for f in manifest["tables"].get(table, [])]
 
 
-def write_version(con: duckdb.DuckDBPyConnection, lake_dir: Path, run_id: str, contracts: list[Contract]) -> dict[str, list[dict]]:
-    """COPY every table of the build database into a new version folder; return its file entries."""
+def write_version(con: duckdb.DuckDBPyConnection, lake_dir: Path, run_id: str, contracts: list[Contract],
+                  reuse: dict[str, dict[str, dict]] | None = None) -> dict[str, list[dict]]:
+    """COPY every table of the build database into a new version folder; return its file entries.
+    A partition in `reuse` ({table: {"col=value": previous entry}}) is unchanged since the previous
+    version: its file is hard-linked, not written again (10M World Bank rows: 5 s)."""
+    reuse = reuse or {}
     version_dir = lake_dir / "versions" / run_id
     if version_dir.exists():
         shutil.rmtree(version_dir)
@@ -56,13 +60,18 @@ def write_version(con: duckdb.DuckDBPyConnection, lake_dir: Path, run_id: str, c
         # COPY buffer out-of-order row groups (2 GB and a third slower), and sorting it cost more still.
         order = " ORDER BY " + ", ".join(f'"{k}"' for k in c.primary_key) if c.key_index else ""
         con.sql(f"SET preserve_insertion_order = {'true' if c.key_index else 'false'}")
-        stats = []
+        stats, entries = [], []
         for where, dest in _destinations(con, c, target):
             dest.parent.mkdir(parents=True, exist_ok=True)
+            kept = reuse.get(c.name, {}).get(dest.parent.relative_to(target).as_posix())
+            if kept is not None:
+                os.link(lake_dir / kept["path"], dest)
+                entries.append({**kept, "path": str(dest.relative_to(lake_dir))})
+                continue
             stats += con.sql(
                 f"COPY (SELECT * FROM \"{c.name}\" WHERE {where}{order}) TO '{dest}' (FORMAT parquet, COMPRESSION zstd, RETURN_STATS)"
             ).fetchall()
-        files[c.name] = sorted((_entry(lake_dir, row) for row in stats), key=lambda e: e["path"])
+        files[c.name] = sorted([*entries, *(_entry(lake_dir, row) for row in stats)], key=lambda e: e["path"])
     con.sql("RESET preserve_insertion_order")
     return files
 

@@ -3,6 +3,7 @@ warehouse intact, old publishes kept and restorable, BI clients of older DuckDB 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 import os
 import shutil
 import signal
@@ -218,3 +219,135 @@ def test_the_build_takes_its_memory_limit_from_the_settings(ciw_home, monkeypatc
         assert limit.replace(" ", "") in ("286.1MiB", "300.0MB")  # DuckDB prints it in its own unit
     finally:
         b.abort()
+
+
+def _reference_build(run_id: str, inputs: str) -> Build:
+    from flows import steps
+    from flows.catalog import read_catalog
+
+    s = settings()
+    b = Build(s, run_id, inputs)
+    steps.load_reference(s, b, read_catalog(s), steps.extract_commitments(s))
+    return b
+
+
+def test_a_build_starts_from_the_file_published_with_the_same_inputs(ciw_home):
+    import duckdb
+    import pyarrow as pa
+
+    from flows.contracts import contract
+    from flows.load import record_runs_only
+
+    def run_row(run_id: str, status: str) -> pa.Table:
+        row = {"run_id": run_id, "source_id": "worldbank", "batch_id": "b", "status": status,
+               "started_at": datetime(2099, 1, 1), "finished_at": datetime(2099, 1, 1), "rows_in": 0, "rows_null": 0,
+               "rows_loaded": 0, "rows_unchanged": 0, "rows_quarantined": 0, "rows_revised": 0, "revisions_flagged": 0}
+        return pa.Table.from_pylist([row], schema=contract("run_log").arrow_schema())
+
+    first = _reference_build("20990101T000001Z-first", "inputs-a")
+    assert not first.from_previous_file  # nothing published yet: from the (empty) lake
+    first.insert("run_log", run_row("20990101T000001Z-first", "unchanged"))
+    first.finish()
+    # a run that changed nothing adds its run_log row to the lake only
+    record_runs_only(settings(), run_row("20990101T000002Z-quiet", "skipped"))
+
+    same = Build(settings(), "20990101T000003Z-same", "inputs-a")
+    try:
+        assert same.from_previous_file
+        assert same.con.sql("SELECT run_id FROM run_log ORDER BY run_id").fetchall() == [
+            ("20990101T000001Z-first",), ("20990101T000002Z-quiet",)]
+        published = duckdb.connect(str(settings().db_path), read_only=True)
+        for table in ("dim_country", "dim_indicator", "quarantine"):
+            want = published.sql(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
+            assert same.con.sql(f"SELECT * FROM {table} ORDER BY ALL").fetchall() == want, table
+        published.close()
+    finally:
+        same.abort()
+    other = Build(settings(), "20990101T000004Z-other", "inputs-b")  # catalog, SQL or contracts changed
+    try:
+        assert not other.from_previous_file
+        assert other.con.sql("SELECT count(*) FROM dim_country").fetchall()[0][0] > 0  # from the lake
+    finally:
+        other.abort()
+
+
+def test_a_copied_file_that_is_mostly_free_blocks_is_rebuilt_from_the_lake(ciw_home):
+    import duckdb
+
+    from flows import lake
+    from flows.load import version_path
+
+    _reference_build("20990101T000001Z-first", "inputs-a").finish()
+    version = lake.read_manifest(settings().lake_dir)["version"]
+    con = duckdb.connect(str(version_path(settings(), version)))  # what replaced rows and marts leave behind
+    con.sql("CREATE TABLE garbage AS SELECT range AS n, md5(CAST(range AS VARCHAR)) AS h FROM range(3000000)")
+    con.sql("CHECKPOINT")
+    con.sql("DROP TABLE garbage")
+    con.sql("CHECKPOINT")
+    con.close()
+    again = Build(settings(), "20990101T000002Z-again", "inputs-a")
+    try:
+        assert not again.from_previous_file
+        free = again.con.sql("SELECT free_blocks FROM pragma_database_size() WHERE database_name = current_database()").fetchall()[0][0]
+        assert free == 0 and again.con.sql("SELECT count(*) FROM dim_country").fetchall()[0][0] > 0
+    finally:
+        again.abort()
+
+
+def test_a_partition_no_run_changed_is_linked_into_the_next_lake_version(ciw_home):
+    """Unchanged sources' Parquet files are hard-linked, not rewritten; an added row or a revision
+    rewrites its source's file; the lake always holds what the DuckDB file holds."""
+    import duckdb
+    import pyarrow as pa
+
+    from flows import lake
+    from flows.duck import registered
+    from tests.test_integrity import _fact_row
+
+    def facts(b: Build, source: str, periods: list[str], value: float = 1.5) -> pa.Table:
+        rows = [_fact_row(b).to_pylist()[0] | {"source_id": source, "period": p, "value": value} for p in periods]
+        return pa.Table.from_pylist(rows, schema=_fact_row(b).schema)
+
+    def files() -> dict[str, os.stat_result]:
+        m = lake.read_manifest(settings().lake_dir)
+        return {Path(e["path"]).parent.name: (settings().lake_dir / e["path"]).stat() for e in m["tables"]["fact_observation"]}
+
+    def lake_matches_file() -> None:
+        m = lake.read_manifest(settings().lake_dir)
+        paths = [str(settings().lake_dir / e["path"]) for e in m["tables"]["fact_observation"]]
+        con = duckdb.connect(str(settings().db_path), read_only=True)
+        in_file = con.sql("SELECT indicator_id, period, value, source_id FROM fact_observation ORDER BY ALL").fetchall()
+        in_lake = con.sql("SELECT indicator_id, period, value, source_id FROM read_parquet($p, hive_partitioning=false) ORDER BY ALL",
+                          params={"p": paths}).fetchall()
+        con.close()
+        assert in_file == in_lake and len(in_file) == sum(e["rows"] for e in m["tables"]["fact_observation"])
+
+    b = _reference_build("20990101T000001Z-one", "inputs-a")
+    b.insert("fact_observation", facts(b, "worldbank", ["2019", "2020"]))
+    b.insert("fact_observation", facts(b, "owid", ["2017"]))
+    b.finish()
+    first = files()
+    lake_matches_file()
+
+    b = _reference_build("20990101T000002Z-two", "inputs-a")
+    b.insert("fact_observation", facts(b, "owid", ["2021"]))  # owid gains a row
+    b.finish()
+    second = files()
+    assert second["source_id=worldbank"].st_ino == first["source_id=worldbank"].st_ino
+    assert second["source_id=owid"].st_ino != first["source_id=owid"].st_ino
+    lake_matches_file()
+
+    b = _reference_build("20990101T000003Z-three", "inputs-a")
+    with registered(b.con, _incoming=facts(b, "worldbank", ["2020"], value=2.5)):  # a revision: same count
+        counts = b.merge_observations(1)
+    assert counts.changed == 1
+    b.finish()
+    third = files()
+    assert third["source_id=worldbank"].st_ino != second["source_id=worldbank"].st_ino
+    assert third["source_id=owid"].st_ino == second["source_id=owid"].st_ino
+    lake_matches_file()
+
+    b = _reference_build("20990101T000004Z-four", "inputs-b")  # contracts may have changed: all written anew
+    b.finish()
+    assert all(files()[k].st_ino != third[k].st_ino for k in third)
+    lake_matches_file()
