@@ -33,7 +33,7 @@ class Settings:
     gx_record_max_rows: int = field(default_factory=lambda: int(os.environ.get("CIW_GX_RECORD_MAX_ROWS", "100000")))
     # DuckDB memory_limit of the build (e.g. "2GB"); beyond it DuckDB spills to the build's .tmp
     # folder. Unset: DuckDB's default, 80% of RAM. On a machine shared with dashboards, a 10M-row
-    # re-load peaked at 5.8 GB unbounded and 1.4 GB with "1GB", 12 s slower (docs/operate.md).
+    # re-load peaked at 5.4 GB unbounded and 1.4 GB with "1GB", 11 s slower (docs/operate.md).
     memory_limit: str | None = field(default_factory=lambda: os.environ.get("CIW_MEMORY_LIMIT") or None)
 
     @property

@@ -1,10 +1,12 @@
-"""The Parquet lake: versioned, written whole per run, published by one atomic manifest swap.
+"""The Parquet lake: versioned, a whole version per run, published by one atomic manifest swap.
 
 Layout: lake/versions/<run_id>/<table>/[<partition>=<v>/]*.parquet, each version with its own
 manifest.json, and lake/manifest.json naming the current version, its files (with row counts,
-sizes and per-column min/max) and the history of published versions. A reader that follows the
-manifest never sees a file of a run that failed half-way: the manifest only moves after every file
-is written, and folders of runs that never published are removed by the next run.
+sizes and per-column min/max) and the history of published versions. A partition a run did not
+change is the previous version's file, hard-linked (pruning a version leaves linked files intact).
+A reader that follows the manifest never sees a file of a run that failed half-way: the manifest
+only moves after every file is written, and folders of runs that never published are removed by
+the next run.
 """
 from __future__ import annotations
 
