@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import time
 from contextlib import contextmanager
@@ -106,7 +107,7 @@ class Build:
         if previous is not None:
             shutil.copyfile(previous, self.path)
         self.con = duckdb.connect(str(self.path), config=config)
-        if previous is not None and self._mostly_free():
+        if previous is not None and (self._mostly_free() or not self._only_ours()):
             self.con.close()
             self.path.unlink()
             self.from_previous_file = False
@@ -135,6 +136,17 @@ class Build:
         half of it, the build starts again from the lake (which writes a compact file)."""
         total, free = self.con.sql("SELECT total_blocks, free_blocks FROM pragma_database_size() WHERE database_name = current_database()").fetchall()[0]
         return total > 0 and free > total / 2
+
+    def _only_ours(self) -> bool:
+        """Whether the copied file holds nothing but what a build creates (someone who opened the
+        published file read-write and added a table must not have it carried into the next one)."""
+        ours = set(TABLES)
+        for path in [*(self.s.sql_dir / "derived").glob("*.sql"), *(self.s.sql_dir / "marts").glob("*.sql")]:
+            ours |= set(re.findall(r"CREATE OR REPLACE (?:TABLE|VIEW) (\w+)", path.read_text(encoding="utf-8")))
+        held = {r[0] for r in self.con.sql(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "UNION SELECT view_name FROM duckdb_views() WHERE database_name = current_database() AND NOT internal").fetchall()}
+        return held <= ours
 
     def _fill_from_lake(self, manifest: dict | None, name: str) -> None:
         files = lake.table_files(self.s.lake_dir, manifest, name)

@@ -351,3 +351,22 @@ def test_a_partition_no_run_changed_is_linked_into_the_next_lake_version(ciw_hom
     b.finish()
     assert all(files()[k].st_ino != third[k].st_ino for k in third)
     lake_matches_file()
+
+
+def test_a_published_file_someone_wrote_into_is_not_copied(ciw_home):
+    import duckdb
+
+    from flows import lake
+    from flows.load import version_path
+
+    _reference_build("20990101T000001Z-first", "inputs-a").finish()
+    version = lake.read_manifest(settings().lake_dir)["version"]
+    con = duckdb.connect(str(version_path(settings(), version)))  # an analyst's own table, by mistake
+    con.sql("CREATE TABLE my_scratch AS SELECT 1 AS x")
+    con.close()
+    again = Build(settings(), "20990101T000002Z-again", "inputs-a")
+    try:
+        assert not again.from_previous_file
+        assert again.con.sql("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'my_scratch'").fetchall()[0][0] == 0
+    finally:
+        again.abort()
