@@ -7,19 +7,18 @@ or bulk CSV files, 1% bad rows of four kinds), then runs, each in its own proces
 
   floor      DuckDB alone: read the files, write the table into a DuckDB file and a Parquet file
   floor_fact the same, the rows in fact_observation's 23 columns (what ciw must store), no rules
-
-The floor's Parquet is written twice: with DuckDB's defaults (the floor the issue measured its
-reference figures against) and in any row order, as ciw writes its lake (the strict floor); the
-wide floor writes ciw's output shape the strict way. Ratios are printed against all three.
   ciw        `nightly(only=["worldbank"])`, the real flow, into an empty warehouse (first load)
   reload     the same inputs again with full_refresh (every row re-validated and merged: idempotent)
   noop       the same inputs again, a normal night: nothing changed
   queries    the saved analyst queries and a full read of each mart, on the published file
   dlt        dlt replace and merge of the parsed Arrow table into DuckDB (when dlt is importable)
 
-and prints per stage seconds, rows/s, peak RSS and the ratio to the floor. Runs go through a local
-Prefect server started once (as `ciw serve` does in production); Prefect's start-up, the imports
-and the GX context are measured apart from the per-row work. Results go to bench/results/.
+and prints per stage seconds, rows/s, peak RSS and the ratio to the floor. The floor's Parquet is
+written twice: with DuckDB's defaults (the floor the issue measured its reference figures against)
+and in any row order, as ciw writes its lake (the strict floor); the wide floor writes ciw's output
+shape the strict way. Ratios are printed against all three. Runs go through a local Prefect
+server started once (as `ciw serve` does in production); Prefect's start-up, the imports and the
+GX context are measured apart from the per-row work. Results go to bench/results/.
 """
 from __future__ import annotations
 
