@@ -86,6 +86,13 @@ def _sql(s: Settings, name: str) -> str:
     return (s.sql_dir / name).read_text(encoding="utf-8")
 
 
+def classify_in_one_join(held: int, rows: int) -> bool:
+    """Whether a batch of `rows` from a source that holds `held` rows is mostly known keys (a
+    re-load): then one LEFT JOIN classifies it and copies only new and revised rows; a batch of
+    mostly new keys (a first load) goes straight in rather than through a temporary copy."""
+    return rows > 0 and 2 * held >= rows
+
+
 class Build:
     """The next warehouse state, being built in warehouse/.work/<run_id>.duckdb."""
 
@@ -181,23 +188,31 @@ class Build:
         with registered(self.con, _rows=rows):
             self.con.sql(f'INSERT INTO "{table}" ({cols}) SELECT {cols} FROM {source}')
 
-    def merge_observations(self, rows: int) -> MergeCounts:
-        """Upsert the `rows` validated observations exposed as `_incoming`: new keys insert, changed
-        values replace, equal values stay.
+    def merge_observations(self, rows: int, source_id: str, *, one_join: bool | None = None) -> MergeCounts:
+        """Upsert the `rows` validated observations of `source_id` exposed as `_incoming`: new keys
+        insert, changed values replace, equal values stay.
 
         Equal rows keep their original batch and retrieval time, so loading the same input twice
         changes nothing; keys absent from the batch stay as they were (nothing loaded is lost).
+        A source already holding about as many rows as the batch brings is re-loading what it has
+        (classified in one join, only new and revised rows copied); otherwise most rows are new and
+        go straight in. Either way gives the same result (`one_join` forces the choice, for tests);
+        only the cost differs.
         """
-        self.con.sql(_sql(self.s, "load/stage_observations.sql"))
+        if one_join is None:
+            held = self.con.sql("SELECT count(*) FROM fact_observation WHERE source_id = $s", params={"s": source_id}).fetchall()[0][0]
+            one_join = classify_in_one_join(held, rows)
+        self.con.sql(_sql(self.s, "load/classify_batch.sql" if one_join else "load/classify_revisions.sql"))
         changed, flagged = self.con.sql(
-            "SELECT count(*), count(*) FILTER (WHERE coalesce(change_share > $share, true)) FROM _changed",
+            "SELECT count(*) FILTER (WHERE revised), count(*) FILTER (WHERE revised AND coalesce(change_share > $share, true)) "
+            "FROM _changed",
             params={"share": self.s.revision_review_share},
         ).fetchall()[0]
         self.con.sql(_sql(self.s, "load/keep_revised_values.sql"), params={"review_share": self.s.revision_review_share})
         self.con.sql(_sql(self.s, "load/delete_revised_observations.sql"))
-        written = self.con.execute(_sql(self.s, "load/merge_observations.sql")).fetchall()[0][0]
+        written = self.con.execute(_sql(self.s, "load/insert_classified.sql" if one_join else "load/merge_observations.sql")).fetchall()[0][0]
         self._revised_sources |= {r[0] for r in self.con.sql(
-            "SELECT source_id FROM _changed UNION SELECT old_source_id FROM _changed").fetchall()}
+            "SELECT source_id FROM _changed WHERE revised UNION SELECT old_source_id FROM _changed WHERE revised").fetchall()}
         self.con.sql("DROP TABLE _changed")
         counts = (written - changed, changed, rows - written, flagged)
         return MergeCounts(*counts)

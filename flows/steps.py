@@ -453,7 +453,7 @@ def load_batch(build: Build, v: Validated) -> MergeCounts:
     if v.rejected or v.skipped:
         return MergeCounts(0, 0, 0)
     with stage("load"), v.incoming(build.con) as rows:
-        counts = build.merge_observations(rows)
+        counts = build.merge_observations(rows, v.source_id)
         build.release_quarantined(v.batch_id)
     if v.seen_indicators is not None:
         build.add_uncatalogued_indicators(v.seen_indicators)

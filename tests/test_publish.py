@@ -339,7 +339,7 @@ def test_a_partition_no_run_changed_is_linked_into_the_next_lake_version(ciw_hom
 
     b = _reference_build("20990101T000003Z-three", "inputs-a")
     with registered(b.con, _incoming=facts(b, "worldbank", ["2020"], value=2.5)):  # a revision: same count
-        counts = b.merge_observations(1)
+        counts = b.merge_observations(1, "worldbank")
     assert counts.changed == 1
     b.finish()
     third = files()

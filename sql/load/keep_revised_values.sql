@@ -17,5 +17,6 @@ SELECT
     value AS new_value,
     change_share,
     coalesce(change_share > $review_share, true) AS flagged_for_review
-FROM _changed;
+FROM _changed
+WHERE revised;
 

@@ -1,7 +1,8 @@
 -- Classify one validated batch (_incoming, conformed to fact_observation) against the current
--- state: how many keys are new, revised or unchanged, and the revised rows with the value they
--- replace (kept in fact_observation_history). Only the revised rows are materialised: a batch of
--- 10M unchanged rows costs one join and no copy.
+-- state, for a source that holds few of the batch's keys yet (a first load): only the revised rows
+-- are materialised, with the value they replace (kept in fact_observation_history); the new keys
+-- are inserted straight from _incoming (merge_observations.sql), so a first load of 10M rows is
+-- not copied into a temporary table on the way.
 CREATE OR REPLACE TEMP TABLE _changed AS
 SELECT
     i.*,
@@ -10,7 +11,8 @@ SELECT
     f.source_id AS old_source_id,
     f.batch_id AS old_batch_id,
     f.retrieved_at AS old_retrieved_at,
-    CASE WHEN f.value <> 0 THEN abs(i.value - f.value) / abs(f.value) END AS change_share
+    CASE WHEN f.value <> 0 THEN abs(i.value - f.value) / abs(f.value) END AS change_share,
+    true AS revised
 FROM _incoming AS i
 JOIN fact_observation AS f
     ON f.indicator_id = i.indicator_id
