@@ -39,4 +39,5 @@ def test_the_benchmark_runs_end_to_end_at_a_small_size(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = next((tmp_path / "results").glob("scale-*.md")).read_text()
     assert report.count("— correct") == 2 and "floor: DuckDB read + table + Parquet" in report
+    assert report.count("floor: DuckDB read + table + Parquet (runs ") == 2  # measured before ciw and after
     assert "nightly, nothing changed" in report
