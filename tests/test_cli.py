@@ -56,3 +56,21 @@ def test_sql_without_a_warehouse_says_what_to_do(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CIW_HOME", str(tmp_path / "none"))
     assert main(["sql", "SELECT 1"]) == 2
     assert "ciw run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("server_running", [False, True])
+def test_only_prefects_temporary_server_is_kept_quiet(ciw_home, monkeypatch, server_running):
+    """A run with no server to use starts Prefect's temporary one, whose shutdown noise must not
+    follow the run's summary; a run against `ciw serve`'s server changes nothing about its logging."""
+    import os
+
+    from flows import cli, prefect_status, serve
+
+    # a copy the test may change: what _prefect_env sets must not reach the tests after this one
+    kept = ("PREFECT_API_URL", "PREFECT_SERVER_LOGGING_LEVEL", "PREFECT_HOME")
+    monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if k not in kept})
+    monkeypatch.setattr(prefect_status, "api_url", lambda: "http://127.0.0.1:4999/api" if server_running else None)
+    monkeypatch.setattr(serve, "healthy", lambda url: server_running)
+    cli._prefect_env()
+    assert os.environ.get("PREFECT_API_URL") == ("http://127.0.0.1:4999/api" if server_running else None)
+    assert os.environ.get("PREFECT_SERVER_LOGGING_LEVEL") == (None if server_running else "CRITICAL")
