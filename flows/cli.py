@@ -12,12 +12,12 @@ from pathlib import Path
 from flows.config import settings
 
 
-def _prefect_env() -> None:
+def _prefect_env(one_shot: bool = True) -> None:
     """Keep Prefect's state inside the project and everything on this machine (no telemetry).
 
     With no server configured, a run against a warehouse that `ciw serve` is operating uses that
     server: the run shows in its UI, and Prefect's temporary server (9-16 s of start-up) is not
-    started at all."""
+    started at all. `one_shot` is false for `ciw serve`, which starts a lasting server of its own."""
     s = settings()
     (s.warehouse_dir / ".prefect").mkdir(parents=True, exist_ok=True)  # Prefect creates only the last level
     os.environ.setdefault("PREFECT_HOME", str(s.warehouse_dir / ".prefect"))
@@ -32,7 +32,7 @@ def _prefect_env() -> None:
         running = api_url()
         if running and healthy(running):
             os.environ["PREFECT_API_URL"] = running
-        else:
+        elif one_shot:
             # Prefect's temporary server lives for this one run and logs to our stderr: stopped
             # while its task-run recorder flushes, it printed a page of tracebacks after the run's
             # summary on about half of the quiet nights measured (the run itself had succeeded).
@@ -240,7 +240,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    _prefect_env()
+    _prefect_env(one_shot=False)
     from flows import serve
 
     return serve.run(args)

@@ -58,10 +58,11 @@ def test_sql_without_a_warehouse_says_what_to_do(tmp_path, monkeypatch, capsys):
     assert "ciw run" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("server_running", [False, True])
-def test_only_prefects_temporary_server_is_kept_quiet(ciw_home, monkeypatch, server_running):
+@pytest.mark.parametrize("server_running, one_shot", [(False, True), (True, True), (False, False)])
+def test_only_prefects_temporary_server_is_kept_quiet(ciw_home, monkeypatch, server_running, one_shot):
     """A run with no server to use starts Prefect's temporary one, whose shutdown noise must not
-    follow the run's summary; a run against `ciw serve`'s server changes nothing about its logging."""
+    follow the run's summary; a run against `ciw serve`'s server, or `ciw serve` starting its
+    own, changes nothing about the server's logging."""
     import os
 
     from flows import cli, prefect_status, serve
@@ -71,6 +72,6 @@ def test_only_prefects_temporary_server_is_kept_quiet(ciw_home, monkeypatch, ser
     monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if k not in kept})
     monkeypatch.setattr(prefect_status, "api_url", lambda: "http://127.0.0.1:4999/api" if server_running else None)
     monkeypatch.setattr(serve, "healthy", lambda url: server_running)
-    cli._prefect_env()
+    cli._prefect_env(one_shot=one_shot)
     assert os.environ.get("PREFECT_API_URL") == ("http://127.0.0.1:4999/api" if server_running else None)
-    assert os.environ.get("PREFECT_SERVER_LOGGING_LEVEL") == (None if server_running else "CRITICAL")
+    assert os.environ.get("PREFECT_SERVER_LOGGING_LEVEL") == ("CRITICAL" if one_shot and not server_running else None)
