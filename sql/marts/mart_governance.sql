@@ -22,7 +22,10 @@ WITH dims (dimension_code, dimension, est_id, se_id) AS (
         ('RL', 'Rule of Law', 'GOV_WGI_RL.EST', 'RL.STD.ERR'),
         ('CC', 'Control of Corruption', 'GOV_WGI_CC.EST', 'CC.STD.ERR')
 ),
-annual AS (
+-- NOT MATERIALIZED: est and se each read only their dimension's rows from the table; a materialised
+-- annual (DuckDB's default for a CTE used twice) held every annual row of every indicator (0.8 GB at
+-- 10M observations)
+annual AS NOT MATERIALIZED (
     SELECT indicator_id, country_iso3, period, year, value, source_id
     FROM observation
     WHERE period_type = 'year' AND sex = 'total' AND breakdown = 'total'

@@ -1,7 +1,9 @@
 -- The latest whole-year value of every indicator for every country (totals only), with the value a
 -- year and five years before it, the catalog's unit and direction, and where it came from.
 CREATE OR REPLACE TABLE mart_indicator_latest AS
-WITH annual AS (
+-- annual is read twice: NOT MATERIALIZED scans the table twice instead of holding every annual row
+-- in memory between the two (DuckDB materialises a CTE used twice: 1.1 GB more at 10M observations)
+WITH annual AS NOT MATERIALIZED (
     SELECT indicator_id, country_iso3, year, period, value, source_id, publisher, source_url, retrieved_at
     FROM observation
     WHERE period_type IN ('year', 'us_fiscal_year') AND sex = 'total' AND breakdown = 'total'
