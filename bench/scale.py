@@ -391,8 +391,43 @@ def _runs(seconds: list[float]) -> str:
     return f" (runs {', '.join(f'{x:.1f}' for x in seconds)} s)" if len(seconds) > 1 else ""
 
 
+def _x(s: float, rss: float, f_s: float, f_rss: float) -> str:
+    return f"{s / f_s:.2f}× / {rss / f_rss:.2f}×"
+
+
+def summary(cases: list[dict]) -> list[str]:
+    """One row per case, each cell time / peak memory as a multiple of that case's floor: the table
+    the README's Performance section shows."""
+    lines = [
+        "| size | format | floor (DuckDB) | strict floor | wide floor (23 columns) | **ciw path** | path vs strict; vs wide floor "
+        "| ciw whole run | ciw re-load (full refresh) | quiet night (work) | dlt replace | dlt merge | slowest analyst query |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in cases:
+        f_s, f_rss, _ = _floor(c, "floor", "write_parquet")
+        strict_s, strict_rss, _ = _floor(c, "floor", "write_parquet_any_order")
+        wide_s, wide_rss, _ = _floor(c, "floor_fact", "write_parquet_any_order")
+        path = stage_rows(c, PATH_STAGES)
+        path_s, path_rss = sum(s for _, s, _ in path), max(r for _, _, r in path)
+        run_s = path_s + sum(s for _, s, _ in stage_rows(c, OTHER_STAGES))
+        dlt = []
+        for mode in ("dlt_replace", "dlt_merge"):
+            d = c.get(mode)
+            d_s = sum(v["seconds"] for k, v in d["stages"].items() if k != "parse") if d else 0
+            dlt.append(_x(d_s, d["peak_rss"], f_s, f_rss) if d else "not installed")
+        q = c["queries"]["queries"]
+        lines.append(
+            f"| {c['size']} | {c['format']} | {f_s:.1f} s, {_mb(f_rss)} MB | {_x(strict_s, strict_rss, f_s, f_rss)} "
+            f"| {_x(wide_s, wide_rss, f_s, f_rss)} | **{_x(path_s, path_rss, f_s, f_rss)}** "
+            f"| {_x(path_s, path_rss, strict_s, strict_rss)}; {_x(path_s, path_rss, wide_s, wide_rss)} "
+            f"| {_x(run_s, c['ciw']['peak_rss'], f_s, f_rss)} | {_x(c['reload']['work_s'], c['reload']['peak_rss'], f_s, f_rss)} "
+            f"| {c['noop']['work_s']:.1f} s | {dlt[0]} | {dlt[1]} | {max(q.values()) * 1000:.0f} ms |")
+    return lines
+
+
 def report(cases: list[dict], meta: dict) -> str:
-    lines = [f"Machine: {meta['machine']}; Prefect server start-up (once): {meta['prefect_server_s']} s", ""]
+    lines = [f"Machine: {meta['machine']}; Prefect server start-up (once): {meta['prefect_server_s']} s", "",
+             *summary(cases), ""]
     for c in cases:
         rows = c["expected"]["observations"]
         f_s, f_rss, f_runs = _floor(c, "floor", "write_parquet")
@@ -466,7 +501,13 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     ap.add_argument("--dlt-python", default=None,
                     help="a Python with dlt[duckdb] installed (default: this one, else .tools/dlt-venv from `make bench-dlt-env`)")
+    ap.add_argument("--report", type=Path, default=None, metavar="RESULTS_JSON",
+                    help="print the report of a stored run (bench/results/scale-*.json) and exit")
     args = ap.parse_args()
+    if args.report:
+        stored = json.loads(args.report.read_text())
+        print(report(stored["cases"], stored["meta"]))
+        return
     args.dlt = find_dlt(args.dlt_python)
     args.inputs_dir.mkdir(parents=True, exist_ok=True)
     prefect_work = Path(tempfile.mkdtemp(prefix="ciw-bench-prefect-"))
