@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -395,6 +396,39 @@ def _x(s: float, rss: float, f_s: float, f_rss: float) -> str:
     return f"{s / f_s:.2f}× / {rss / f_rss:.2f}×"
 
 
+@dataclass(frozen=True)
+class _Figures:
+    """One case's floors and ciw totals, as both tables of the report read them."""
+
+    floor: tuple[float, float, list[float]]  # seconds, peak RSS, the seconds of each run
+    strict: tuple[float, float, list[float]]
+    wide: tuple[float, float, list[float]]
+    path: list[tuple[str, float, float]]
+    others: list[tuple[str, float, float]]
+
+    @property
+    def path_s(self) -> float:
+        return sum(s for _, s, _ in self.path)
+
+    @property
+    def path_rss(self) -> float:
+        return max(r for _, _, r in self.path)
+
+    @property
+    def run_s(self) -> float:
+        return self.path_s + sum(s for _, s, _ in self.others)
+
+
+def _figures(case: dict) -> _Figures:
+    return _Figures(_floor(case, "floor", "write_parquet"), _floor(case, "floor", "write_parquet_any_order"),
+                    _floor(case, "floor_fact", "write_parquet_any_order"), stage_rows(case, PATH_STAGES),
+                    stage_rows(case, OTHER_STAGES))
+
+
+def _dlt_seconds(d: dict) -> float:
+    return sum(v["seconds"] for k, v in d["stages"].items() if k != "parse")  # dlt starts from the parsed table
+
+
 def summary(cases: list[dict]) -> list[str]:
     """One row per case, each cell time / peak memory as a multiple of that case's floor: the table
     the README's Performance section shows."""
@@ -404,23 +438,15 @@ def summary(cases: list[dict]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in cases:
-        f_s, f_rss, _ = _floor(c, "floor", "write_parquet")
-        strict_s, strict_rss, _ = _floor(c, "floor", "write_parquet_any_order")
-        wide_s, wide_rss, _ = _floor(c, "floor_fact", "write_parquet_any_order")
-        path = stage_rows(c, PATH_STAGES)
-        path_s, path_rss = sum(s for _, s, _ in path), max(r for _, _, r in path)
-        run_s = path_s + sum(s for _, s, _ in stage_rows(c, OTHER_STAGES))
-        dlt = []
-        for mode in ("dlt_replace", "dlt_merge"):
-            d = c.get(mode)
-            d_s = sum(v["seconds"] for k, v in d["stages"].items() if k != "parse") if d else 0
-            dlt.append(_x(d_s, d["peak_rss"], f_s, f_rss) if d else "not installed")
+        g = _figures(c)
+        (f_s, f_rss, _), (strict_s, strict_rss, _), (wide_s, wide_rss, _) = g.floor, g.strict, g.wide
+        dlt = [_x(_dlt_seconds(c[m]), c[m]["peak_rss"], f_s, f_rss) if m in c else "not installed" for m in ("dlt_replace", "dlt_merge")]
         q = c["queries"]["queries"]
         lines.append(
             f"| {c['size']} | {c['format']} | {f_s:.1f} s, {_mb(f_rss)} MB | {_x(strict_s, strict_rss, f_s, f_rss)} "
-            f"| {_x(wide_s, wide_rss, f_s, f_rss)} | **{_x(path_s, path_rss, f_s, f_rss)}** "
-            f"| {_x(path_s, path_rss, strict_s, strict_rss)}; {_x(path_s, path_rss, wide_s, wide_rss)} "
-            f"| {_x(run_s, c['ciw']['peak_rss'], f_s, f_rss)} | {_x(c['reload']['work_s'], c['reload']['peak_rss'], f_s, f_rss)} "
+            f"| {_x(wide_s, wide_rss, f_s, f_rss)} | **{_x(g.path_s, g.path_rss, f_s, f_rss)}** "
+            f"| {_x(g.path_s, g.path_rss, strict_s, strict_rss)}; {_x(g.path_s, g.path_rss, wide_s, wide_rss)} "
+            f"| {_x(g.run_s, c['ciw']['peak_rss'], f_s, f_rss)} | {_x(c['reload']['work_s'], c['reload']['peak_rss'], f_s, f_rss)} "
             f"| {c['noop']['work_s']:.1f} s | {dlt[0]} | {dlt[1]} | {max(q.values()) * 1000:.0f} ms |")
     return lines
 
@@ -430,15 +456,10 @@ def report(cases: list[dict], meta: dict) -> str:
              *summary(cases), ""]
     for c in cases:
         rows = c["expected"]["observations"]
-        f_s, f_rss, f_runs = _floor(c, "floor", "write_parquet")
-        strict_s, strict_rss, strict_runs = _floor(c, "floor", "write_parquet_any_order")
-        wide_s, wide_rss, wide_runs = _floor(c, "floor_fact", "write_parquet_any_order")
+        g = _figures(c)
+        (f_s, f_rss, f_runs), (strict_s, strict_rss, strict_runs), (wide_s, wide_rss, wide_runs) = g.floor, g.strict, g.wide
         ciw = c["ciw"]
-        path = stage_rows(c, PATH_STAGES)
-        path_s = sum(s for _, s, _ in path)
-        path_rss = max(r for _, _, r in path)
-        others = stage_rows(c, OTHER_STAGES)
-        run_s = path_s + sum(s for _, s, _ in others)
+        path, path_s, path_rss, others, run_s = g.path, g.path_s, g.path_rss, g.others, g.run_s
         lines += [
             f"### {c['size']} observations, {c['format']} ({c['expected']['files']} files, {c['expected']['bytes'] / 2**20:,.0f} MB, "
             f"{c['expected']['quarantined_rows']:,} rows to quarantine) — {'correct' if c['correct'] else 'WRONG COUNTS'}",
@@ -466,7 +487,7 @@ def report(cases: list[dict], meta: dict) -> str:
         for mode in ("dlt_replace", "dlt_merge"):
             if mode in c:
                 d = c[mode]
-                d_s = sum(v["seconds"] for k, v in d["stages"].items() if k != "parse")
+                d_s = _dlt_seconds(d)
                 lines.append(f"| {mode.replace('_', ' ')} (Arrow table -> DuckDB) | {d_s:.2f} | | {_mb(d['peak_rss'])} | "
                              f"{d_s / f_s:.2f} (memory {d['peak_rss'] / f_rss:.2f}) |")
         q = c["queries"]["queries"]
