@@ -459,7 +459,6 @@ def report(cases: list[dict], meta: dict) -> str:
         g = _figures(c)
         (f_s, f_rss, f_runs), (strict_s, strict_rss, strict_runs), (wide_s, wide_rss, wide_runs) = g.floor, g.strict, g.wide
         ciw = c["ciw"]
-        path, path_s, path_rss, others, run_s = g.path, g.path_s, g.path_rss, g.others, g.run_s
         lines += [
             f"### {c['size']} observations, {c['format']} ({c['expected']['files']} files, {c['expected']['bytes'] / 2**20:,.0f} MB, "
             f"{c['expected']['quarantined_rows']:,} rows to quarantine) — {'correct' if c['correct'] else 'WRONG COUNTS'}",
@@ -472,15 +471,15 @@ def report(cases: list[dict], meta: dict) -> str:
             f"| wide floor: the strict floor writing fact_observation's 23 columns{_runs(wide_runs)} | {wide_s:.2f} "
             f"| {rows / wide_s:,.0f} | {_mb(wide_rss)} | {wide_s / f_s:.2f} (memory {wide_rss / f_rss:.2f}) |",
         ]
-        for name, s, rss in path:
+        for name, s, rss in g.path:
             lines.append(f"| {name} | {s:.2f} | {rows / s if s else 0:,.0f} | {_mb(rss)} | {s / f_s:.2f} |")
-        lines.append(f"| **validate-quarantine-load-publish** (parse to publish) | **{path_s:.2f}** | {rows / path_s:,.0f} | **{_mb(path_rss)}** "
-                     f"| **{path_s / f_s:.2f}** (memory **{path_rss / f_rss:.2f}**); strict floor {path_s / strict_s:.2f} "
-                     f"(memory {path_rss / strict_rss:.2f}); wide floor {path_s / wide_s:.2f} (memory {path_rss / wide_rss:.2f}) |")
-        for name, s, rss in others:
+        lines.append(f"| **validate-quarantine-load-publish** (parse to publish) | **{g.path_s:.2f}** | {rows / g.path_s:,.0f} | **{_mb(g.path_rss)}** "
+                     f"| **{g.path_s / f_s:.2f}** (memory **{g.path_rss / f_rss:.2f}**); strict floor {g.path_s / strict_s:.2f} "
+                     f"(memory {g.path_rss / strict_rss:.2f}); wide floor {g.path_s / wide_s:.2f} (memory {g.path_rss / wide_rss:.2f}) |")
+        for name, s, rss in g.others:
             lines.append(f"| {name} (fixed: not per row) | {s:.2f} | | {_mb(rss)} | {s / f_s:.2f} |")
-        lines.append(f"| whole run, every stage | {run_s:.2f} | {rows / run_s:,.0f} | {_mb(ciw['peak_rss'])} "
-                     f"| {run_s / f_s:.2f} (memory {ciw['peak_rss'] / f_rss:.2f}) |")
+        lines.append(f"| whole run, every stage | {g.run_s:.2f} | {rows / g.run_s:,.0f} | {_mb(ciw['peak_rss'])} "
+                     f"| {g.run_s / f_s:.2f} (memory {ciw['peak_rss'] / f_rss:.2f}) |")
         for mode, label in (("reload", "re-load, same input, full refresh (merge)"), ("noop", "nightly, nothing changed")):
             r = c[mode]
             lines.append(f"| {label} | {r['work_s']:.2f} | | {_mb(r['peak_rss'])} | {r['work_s'] / f_s:.2f} (memory {r['peak_rss'] / f_rss:.2f}) |")
