@@ -49,7 +49,10 @@ class Serve:
         self.http = httpx.Client(base_url=self.api + "/", timeout=10)
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
         env.update(CIW_HOME=str(home), DO_NOT_TRACK="1", PYTHONUNBUFFERED="1",
-                   PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL="1")
+                   PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL="1",
+                   # the scheduler looks for deployments to schedule every 60 s by default; the
+                   # nightly test need not wait for its second look
+                   PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="5")
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "flows.cli", "serve", "--port", str(port), "--timezone", TIMEZONE],
@@ -198,40 +201,59 @@ def test_watcher_reports_a_file_once_it_is_complete(tmp_path):
     assert refused._seen[f].emitted is False  # so it is offered again on the next scan
 
 
-def test_dropped_file_is_ingested_through_the_event_trigger(serve):
+# The module tells one story on one server: a file lands, a bad file is refused, two land at once,
+# the events announce it all, the nightly runs. Each step is a module fixture that the tests asserting
+# on it (and the later steps) request, so any test selected alone (`-k`) finds the state it needs,
+# and the steps always happen in this order.
+
+@pytest.fixture(scope="module")
+def first_page(serve) -> dict:
+    """A World Bank page written into the inbox in place, in two goes (the first half alone is not
+    valid JSON and must not be reported), until its rows are queryable."""
     page = SNAPSHOT / "VC.IHR.PSRC.P5.json"
     t_landed = time.monotonic()
     data = page.read_bytes()
-    with open(serve.inbox / page.name, "wb") as fh:  # written in place, in two goes: the first
-        fh.write(data[: len(data) // 2])              # half alone is not valid JSON and must not
-        fh.flush()                                    # be reported
+    with open(serve.inbox / page.name, "wb") as fh:
+        fh.write(data[: len(data) // 2])
+        fh.flush()
         time.sleep(0.6)
         fh.write(data[len(data) // 2:])
     moved = serve.wait_for("the file to move to processed/", lambda: serve.settled(page.name), timeout=60)
     assert moved.parent.name == "processed", (moved.parent / f"{page.name}.reason.txt").read_text()
-    assert not (serve.inbox / page.name).exists()
     rows = serve.wait_for("its rows to be queryable", lambda: _indicator_rows(serve, "VC.IHR.PSRC.P5"), timeout=10)
     print(f"\nlanding to queryable: {time.monotonic() - t_landed:.1f}s")
-    assert rows == _values_in(page)
+    return {"page": page, "rows": rows}
+
+
+def test_dropped_file_is_ingested_through_the_event_trigger(serve, first_page):
+    page = first_page["page"]
+    assert not (serve.inbox / page.name).exists()
+    assert first_page["rows"] == _values_in(page)
     # it went through the deployment's trigger, not around it
-    runs = serve.post("flow_runs/filter", {"deployments": {"id": {"any_": [serve.deployment("ciw-inbox-file", "ingest-file")["id"]]}}})
+    runs = _runs_of(serve, [serve.inbox / page.name])
     assert [r["parameters"] for r in runs] == [{"path": str((serve.inbox / page.name).resolve()), "source": "worldbank"}]
     assert runs[0]["state_type"] == "COMPLETED"
-    [[run_id, status, loaded]] = serve.sql("SELECT run_id, status, rows_loaded FROM run_log")
-    assert (status, loaded) == ("loaded", rows)
-    assert run_id.endswith("-" + runs[0]["id"][:8])  # the ciw run id names the Prefect flow run
+    # the ciw run id names the Prefect flow run
+    [(status, loaded)] = serve.sql("SELECT status, rows_loaded FROM run_log WHERE run_id LIKE '%-' || $s", s=runs[0]["id"][:8])
+    assert (status, loaded) == ("loaded", first_page["rows"])
 
 
-def test_bad_file_is_rejected_with_its_reason_and_the_warehouse_is_unchanged(serve):
-    serve.wait_for("a published warehouse", lambda: (serve.home / "ciw.duckdb").exists(), timeout=60)
+@pytest.fixture(scope="module")
+def rejected_drop(serve, first_page) -> dict:
+    """An HTML error page saved under a page's name: refused whole. The tables' digests around it."""
     before = _digests(serve)
     serve.drop(FIXTURES / "html_error.html", "NY.GDP.MKTP.CD.json")
     moved = serve.wait_for("the bad file to be settled", lambda: serve.settled("NY.GDP.MKTP.CD.json"), timeout=60)
+    serve.wait_for("the rejection in run_log", lambda: serve.sql("SELECT count(*) FROM run_log WHERE status = 'rejected'")[0][0], timeout=10)
+    return {"moved": moved, "before": before, "after": _digests(serve)}
+
+
+def test_bad_file_is_rejected_with_its_reason_and_the_warehouse_is_unchanged(rejected_drop):
+    moved = rejected_drop["moved"]
     assert moved.parent.name == "rejected"
     reason = (moved.parent / "NY.GDP.MKTP.CD.json.reason.txt").read_text()
     assert "html" in reason.lower() and "NY.GDP.MKTP.CD.json" in reason
-    serve.wait_for("the rejection in run_log", lambda: serve.sql("SELECT count(*) FROM run_log WHERE status = 'rejected'")[0][0], timeout=10)
-    assert _digests(serve) == before
+    assert rejected_drop["after"] == rejected_drop["before"]
 
 
 FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
@@ -249,14 +271,15 @@ def _runs_of(s: Serve, paths: list[Path]) -> list[dict]:
     return [r for r in runs if r["parameters"].get("path") in wanted]
 
 
-def test_two_files_at_once_both_land_and_nothing_is_lost(serve, tmp_path):
-    """Two runs in flight together, both reaching the publish at the same moment: the test holds
-    the publish lock until both runs are running, then lets go; both batches must land. The second
-    page has one row from an unknown country, which is quarantined (and announced, see below)."""
+@pytest.fixture(scope="module")
+def two_files(serve, first_page, tmp_path_factory) -> dict:
+    """Two runs in flight together, both reaching the publish at the same moment: the fixture holds
+    the publish lock until both runs are running, then lets go. The second page has one row from an
+    unknown country. What the warehouse held before and after, for the test to compare."""
     meta, rows = json.loads((SNAPSHOT / "GC.TAX.TOTL.GD.ZS.json").read_text())
     bad = next(i for i, r in enumerate(rows) if r["value"] is not None)
     rows[bad] = {**rows[bad], "countryiso3code": "XKX"}
-    tax = tmp_path / "GC.TAX.TOTL.GD.ZS.json"
+    tax = tmp_path_factory.mktemp("two-files") / "GC.TAX.TOTL.GD.ZS.json"
     tax.write_text(json.dumps([meta, rows]))
     pages = {SNAPSHOT / "SP.POP.TOTL.json": (_values_in(SNAPSHOT / "SP.POP.TOTL.json"), 0), tax: (_values_in(tax) - 1, 1)}
     kept = _indicator_rows(serve, "VC.IHR.PSRC.P5")
@@ -267,25 +290,35 @@ def test_two_files_at_once_both_land_and_nothing_is_lost(serve, tmp_path):
         serve.wait_for("both ingest runs to be running at once", lambda: _all_in(_runs_of(serve, dropped), "RUNNING", n=2), timeout=60)
         time.sleep(1.0)  # both are now past validation or waiting on the lock
         fcntl.flock(lock, fcntl.LOCK_UN)
-    for p in pages:
-        moved = serve.wait_for(f"{p.name} to be settled", lambda p=p: serve.settled(p.name), timeout=90)
-        assert moved.parent.name == "processed", (moved.parent / f"{p.name}.reason.txt").read_text()
+    settled = {p.name: serve.wait_for(f"{p.name} to be settled", lambda p=p: serve.settled(p.name), timeout=90) for p in pages}
     serve.wait_for("both runs in run_log", lambda: serve.sql("SELECT count(DISTINCT run_id) FROM run_log")[0][0] == runs_before + 2, timeout=10)
-    for p, (loaded, _) in pages.items():
-        assert _indicator_rows(serve, p.stem) == loaded, p.name
-    assert _indicator_rows(serve, "VC.IHR.PSRC.P5") == kept  # the earlier load survived both publishes
-    new = serve.sql("SELECT status, rows_loaded, rows_quarantined FROM run_log ORDER BY finished_at DESC LIMIT 2")
-    assert sorted(new) == sorted(("loaded", loaded, quarantined) for loaded, quarantined in pages.values())
-    assert serve.sql("SELECT rule_id, bad_value FROM quarantine") == [("known_country", "XKX")]
     runs = serve.wait_for("both runs to be final", lambda: _all_in(_runs_of(serve, dropped), *FINAL, n=2), timeout=30)
-    assert {r["state_type"] for r in runs} == {"COMPLETED"}  # the one that waited did not fail
-    # the published file and the lake agree
+    new_runs = "SELECT run_id FROM run_log ORDER BY finished_at DESC LIMIT 2"
     manifest = json.loads((serve.home / "lake" / "manifest.json").read_text())
-    lake_rows = sum(e["rows"] for e in manifest["tables"]["fact_observation"])
-    assert lake_rows == serve.sql("SELECT count(*) FROM fact_observation")[0][0]
+    return {
+        "pages": pages, "settled": settled, "runs": runs, "kept": kept,
+        "rows": {p.stem: _indicator_rows(serve, p.stem) for p in [*pages, SNAPSHOT / "VC.IHR.PSRC.P5.json"]},
+        "run_log": serve.sql(f"SELECT status, rows_loaded, rows_quarantined FROM run_log WHERE run_id IN ({new_runs})"),
+        "quarantine": serve.sql("SELECT rule_id, bad_value FROM quarantine"),
+        "lake_rows": sum(e["rows"] for e in manifest["tables"]["fact_observation"]),
+        "facts": serve.sql("SELECT count(*) FROM fact_observation")[0][0],
+    }
 
 
-def test_published_events_carry_the_run_and_its_counts(serve):
+def test_two_files_at_once_both_land_and_nothing_is_lost(two_files):
+    """Both batches land; the row from an unknown country is quarantined (and announced, see below)."""
+    for name, moved in two_files["settled"].items():
+        assert moved.parent.name == "processed", (moved.parent / f"{name}.reason.txt").read_text()
+    for p, (loaded, _) in two_files["pages"].items():
+        assert two_files["rows"][p.stem] == loaded, p.name
+    assert two_files["rows"]["VC.IHR.PSRC.P5"] == two_files["kept"] > 0  # the earlier load survived both publishes
+    assert sorted(two_files["run_log"]) == sorted(("loaded", loaded, quarantined) for loaded, quarantined in two_files["pages"].values())
+    assert two_files["quarantine"] == [("known_country", "XKX")]
+    assert {r["state_type"] for r in two_files["runs"]} == {"COMPLETED"}  # the one that waited did not fail
+    assert two_files["lake_rows"] == two_files["facts"]  # the published file and the lake agree
+
+
+def test_published_events_carry_the_run_and_its_counts(serve, rejected_drop, two_files):
     con = serve.con()
     try:
         runs = {r[0]: (r[1], r[2]) for r in con.sql("SELECT run_id, status, rows_loaded FROM run_log").fetchall()}
@@ -314,14 +347,15 @@ def test_published_events_carry_the_run_and_its_counts(serve):
     assert (quarantined["payload"]["run_id"], quarantined["payload"]["rows_quarantined"]) == (run_id, 1)
 
 
-def test_nightly_deployment_is_scheduled_and_a_run_from_it_completes(serve):
+def test_nightly_deployment_is_scheduled_and_a_run_from_it_completes(serve, first_page, rejected_drop, two_files):
+    """Last of the story's steps (the drops before it load their pages as new rows)."""
     dep = serve.deployment("ciw-nightly", "nightly")
     [sched] = dep["schedules"]
     assert (sched["schedule"]["cron"], sched["schedule"]["timezone"], sched["active"]) == ("0 2 * * *", TIMEZONE, True)
     assert dep["parameters"] == {"live": False}
-    upcoming = serve.post("flow_runs/filter", {"deployments": {"id": {"any_": [dep["id"]]}},
-                                               "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}, "sort": "EXPECTED_START_TIME_ASC", "limit": 1})
-    assert upcoming, "the scheduler created no upcoming nightly run"
+    upcoming = serve.wait_for("the scheduler to create the upcoming nightly run", lambda: serve.post("flow_runs/filter", {
+        "deployments": {"id": {"any_": [dep["id"]]}}, "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}},
+        "sort": "EXPECTED_START_TIME_ASC", "limit": 1}), timeout=60)
     local = datetime.fromisoformat(upcoming[0]["expected_start_time"]).astimezone(ZoneInfo(TIMEZONE))
     assert (local.hour, local.minute) == (2, 0)
 
