@@ -26,6 +26,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -213,12 +214,17 @@ def serve_main(args: argparse.Namespace) -> int:
     logging.getLogger("ciw").setLevel(logging.INFO)
 
     runner = None
+    stop_requested = threading.Event()
 
     def stop(signum, frame):  # noqa: ANN001 - signal handler signature
+        stop_requested.set()
         if runner is not None and runner.started:
             runner.handle_sigterm()  # graceful: cancel runs in flight, pause deployments, leave start()
-        else:
+        elif runner is None:
             raise _Stop(signal.Signals(signum).name)
+        # else the runner is starting inside the event loop, where an exception raised by a signal
+        # can be swallowed by a callback (it then served on, deaf to the stop): _serve stops it
+        # as soon as it has started
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -258,7 +264,7 @@ def serve_main(args: argparse.Namespace) -> int:
             "started_at": time.time(),
         }), encoding="utf-8")
         _banner(s, api_url, ui_url, server, args, dirs, watching=watcher is not None)
-        asyncio.run(runner.start())  # returns once handle_sigterm has stopped it
+        asyncio.run(_serve(runner, stop_requested, stop))  # returns once the runner has stopped
         return 0
     except _Stop:
         return 0
@@ -279,6 +285,24 @@ def serve_main(args: argparse.Namespace) -> int:
             server.stop()
         state.unlink(missing_ok=True)
         print("ciw serve: stopped", file=sys.stderr, flush=True)
+
+
+async def _serve(runner, stop_requested: threading.Event, on_signal) -> None:  # noqa: ANN001 - Runner, handler
+    """Run the runner until it is stopped; a stop asked for while it was still starting (registering
+    its deployments) takes effect once it has started."""
+    import asyncio
+
+    task = asyncio.ensure_future(runner.start())
+    await asyncio.sleep(0)  # start() has run to its first await, where it takes SIGTERM for itself:
+    signal.signal(signal.SIGTERM, on_signal)  # while it is starting, its handler would exit mid-setup
+    asked = False
+    while not task.done():
+        if stop_requested.is_set() and runner.started and not asked:
+            asked = True
+            if not runner.stopping:  # the signal handler may have got there first
+                runner.handle_sigterm()
+        await asyncio.wait({task}, timeout=0.2)
+    task.result()
 
 
 def _one_serve_per_warehouse(home: Path):
