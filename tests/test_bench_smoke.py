@@ -41,6 +41,7 @@ def test_the_benchmark_runs_end_to_end_at_a_small_size(tmp_path):
     assert report.count("— correct") == 2 and "floor: DuckDB read + table + Parquet" in report
     assert report.count("floor: DuckDB read + table + Parquet (runs ") == 2  # measured before ciw and after
     assert "nightly, nothing changed" in report
+    assert report.count("| the same after parse, validate to publish") == 2  # as dlt is measured: from parsed rows
     # the cross-size table the README shows: one row per case, the path's time and memory ratios bold
     rows = [line for line in report.splitlines() if line.startswith("| 30000 | ")]
     assert [r.split(" | ")[1] for r in rows] == ["json", "csv"] and all(r.split(" | ")[5].startswith("**") for r in rows)
